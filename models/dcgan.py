@@ -1,0 +1,111 @@
+"""DCGAN: Radford, Metz & Chintala 2015, "Unsupervised Representation Learning with Deep
+Convolutional Generative Adversarial Networks". Paper: https://arxiv.org/abs/1511.06434.
+
+The paper's architecture guidelines, applied to square images of side 4..8 x 2^n (28, 32, 64):
+
+- no pooling: strided convolutions in D, fractionally strided (transposed) convolutions in G;
+- G projects 100-d uniform noise to a small spatial map and doubles it n times;
+- batch norm everywhere except G's output layer and D's input layer;
+- ReLU in G with tanh on the output; LeakyReLU(0.2) in D; D's last feature map is flattened
+  into a single logit;
+- weights from N(0, 0.02); Adam(2e-4, beta1=0.5) for both networks; batches of 128 in the paper.
+
+Widths follow the authors' released code (64 filters in D's first layer, doubling per layer;
+G mirrors it), e.g. 64x64x3: G 4x4x512 -> 8x8x256 -> 16x16x128 -> 32x32x64 -> 64x64x3.
+"""
+
+import keras
+
+from models.errors import GanZooError
+from models.gan import GAN
+
+
+def upsampling_plan(image_shape):
+    """(start side, number of doublings) for a square image, or a GanZooError."""
+    if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
+        raise GanZooError(
+            f"dcgan takes square images (side, side, channels), got shape {tuple(image_shape)}; "
+            "pass --image_size 32 or 64 to resize"
+        )
+    side, doublings = image_shape[0], 0
+    while side % 2 == 0 and side // 2 >= 4:
+        side //= 2
+        doublings += 1
+    if doublings < 2 or side > 8:
+        raise GanZooError(
+            f"dcgan takes images of side 4..8 x 2^n with n >= 2 (e.g. 28, 32, 64), "
+            f"got {image_shape[0]}; pass --image_size 32 or 64 to resize"
+        )
+    return side, doublings
+
+
+def _init():
+    return keras.initializers.RandomNormal(0.0, 0.02)
+
+
+def _batch_norm():
+    return keras.layers.BatchNormalization(
+        momentum=0.9, epsilon=1e-5, gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02)
+    )
+
+
+def build_generator(image_shape, latent_dim, width):
+    side, doublings = upsampling_plan(image_shape)
+    channels = width * 2 ** (doublings - 1)
+    latent = keras.Input((latent_dim,), name="latent")
+    x = keras.layers.Dense(side * side * channels, use_bias=False, kernel_initializer=_init())(latent)
+    x = keras.layers.Reshape((side, side, channels))(x)
+    x = keras.layers.ReLU()(_batch_norm()(x))
+    for _ in range(doublings - 1):
+        channels //= 2
+        x = keras.layers.Conv2DTranspose(
+            channels, 4, strides=2, padding="same", use_bias=False, kernel_initializer=_init()
+        )(x)
+        x = keras.layers.ReLU()(_batch_norm()(x))
+    image = keras.layers.Conv2DTranspose(
+        image_shape[-1], 4, strides=2, padding="same", activation="tanh", kernel_initializer=_init()
+    )(x)
+    return keras.Model(latent, image, name="generator")
+
+
+def build_discriminator(image_shape, width, name="discriminator"):
+    _, doublings = upsampling_plan(image_shape)
+    image = keras.Input(tuple(image_shape), name="image")
+    x = image
+    for i in range(doublings):
+        x = keras.layers.Conv2D(
+            width * 2**i, 4, strides=2, padding="same", use_bias=i == 0, kernel_initializer=_init()
+        )(x)
+        if i > 0:  # no batch norm on the input layer
+            x = _batch_norm()(x)
+        x = keras.layers.LeakyReLU(0.2)(x)
+    x = keras.layers.Flatten()(x)
+    logit = keras.layers.Dense(1, kernel_initializer=_init(), name="logit")(x)
+    return keras.Model(image, logit, name=name)
+
+
+@keras.saving.register_keras_serializable(package="gan_zoo")
+class DCGAN(GAN):
+    """Radford et al. 2015: the all-convolutional GAN."""
+
+    paper = "https://arxiv.org/abs/1511.06434"
+    default_batch_size = 64
+
+    def __init__(self, image_shape=(28, 28, 1), latent_dim=100, width=64, **kwargs):
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.width = int(width)
+        kwargs.setdefault("name", "dcgan")
+        super().__init__(
+            build_generator(self.image_shape, latent_dim, self.width),
+            build_discriminator(self.image_shape, self.width),
+            latent_dim,
+            **kwargs,
+        )
+
+    def get_config(self):
+        return {
+            **self._base_config(),
+            "image_shape": self.image_shape,
+            "latent_dim": self.latent_dim,
+            "width": self.width,
+        }

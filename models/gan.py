@@ -1,0 +1,302 @@
+"""The two-player update shared by every model of the zoo.
+
+`GAN` is a `keras.Model` whose `train_step` performs one iteration of Algorithm 1 of
+Goodfellow et al. 2014 (https://arxiv.org/abs/1406.2661): `d_steps` discriminator updates, each
+on its own slice of the real batch and fresh noise, then one generator update. Each update has
+its own `tf.GradientTape` and its own optimizer.
+
+Families change *what* is optimised, never the loop, by overriding small hooks:
+
+    sample_latent(batch_size, seed)          the generator's input
+    discriminator_objective(real, fake, latent) -> (loss, logs)
+    generator_objective(fake, latent)        -> (loss, logs)
+    discriminator_variables / generator_variables
+    after_discriminator_step()               e.g. WGAN's weight clipping
+    default_optimizers()                     the paper's optimizers, used by compile()
+
+`logs` maps tracker names (listed in `metric_names`) to scalars; they reach the progress bar,
+`History` and TensorBoard through `keras.metrics.Mean` trackers.
+"""
+
+import numpy as np
+import keras
+import tensorflow as tf
+
+from losses import gan as gan_losses
+from models.errors import GanZooError
+
+LATENT_DISTRIBUTIONS = ("uniform", "normal")
+
+
+def draw_noise(shape, seed, distribution="uniform"):
+    """Noise from a `keras.random.SeedGenerator` or an int seed: uniform on [-1, 1] or normal.
+
+    The same seed gives the same noise in the same execution mode; XLA's random-number kernels
+    differ from TensorFlow's, so a `jit_compile=True` step draws another (equally seeded) stream.
+    """
+    if distribution == "uniform":
+        return keras.random.uniform(shape, minval=-1.0, maxval=1.0, seed=seed)
+    return keras.random.normal(shape, seed=seed)
+
+
+@keras.saving.register_keras_serializable(package="gan_zoo")
+class GAN(keras.Model):
+    """A generator and a discriminator trained against each other with `fit()`.
+
+    Args:
+        generator: a model from latent vectors to samples.
+        discriminator: a model from samples to one logit per sample.
+        latent_dim: size of the generator's input; read from `generator` when omitted.
+        d_steps: discriminator updates per generator update (k in Algorithm 1; the family's
+            `default_d_steps` when omitted). Each takes its
+            own slice of the batch, so `fit()` wants batches of `d_steps * batch_size` samples.
+        generator_loss: `"non_saturating"` (maximise log D(G(z)), the default) or `"minimax"`
+            (minimise log(1 - D(G(z)))).
+        latent_distribution: `"uniform"` on [-1, 1] or standard `"normal"`.
+        output_range: the generator's output range, e.g. (-1, 1) for tanh; `None` for
+            unbounded outputs such as 2-D points.
+        seed: seeds the model's noise (`keras.random.SeedGenerator`).
+    """
+
+    metric_names = ("d_loss", "g_loss", "d_real", "d_fake")
+    output_range = (-1.0, 1.0)  # of the generator; families with other outputs override it
+    default_batch_size = 64
+    default_d_steps = 1
+
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        latent_dim=None,
+        *,
+        d_steps=None,
+        generator_loss="non_saturating",
+        latent_distribution="uniform",
+        output_range=(-1.0, 1.0),
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        d_steps = self.default_d_steps if d_steps is None else d_steps
+        if int(d_steps) < 1:
+            raise GanZooError(f"d_steps must be at least 1, got {d_steps}")
+        if latent_distribution not in LATENT_DISTRIBUTIONS:
+            raise GanZooError(
+                f"unknown latent_distribution {latent_distribution!r}: "
+                f"use one of {', '.join(LATENT_DISTRIBUTIONS)}"
+            )
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(latent_dim or generator.inputs[0].shape[-1])
+        self.d_steps = int(d_steps)
+        self.generator_loss = generator_loss
+        self._generator_loss_fn = gan_losses.generator_loss_fn(generator_loss)
+        self.latent_distribution = latent_distribution
+        self.output_range = None if output_range is None else tuple(map(float, output_range))
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
+        self.d_optimizer = None
+        self.g_optimizer = None
+        self.built = True
+
+    # ----------------------------------------------------------------- hooks for families
+    def sample_latent(self, batch_size, seed=None):
+        """Draws the generator's input for `batch_size` samples."""
+        return draw_noise(
+            (batch_size, self.latent_dim),
+            self.seed_generator if seed is None else seed,
+            self.latent_distribution,
+        )
+
+    def discriminator_objective(self, real, fake, latent):
+        """The discriminator's loss, -V(D, G), and what to track."""
+        real_logits = self.discriminator(real, training=True)
+        fake_logits = self.discriminator(fake, training=True)
+        d_loss = gan_losses.gan_discriminator_loss(real_logits, fake_logits)
+        d_real, d_fake = gan_losses.discriminator_accuracy_terms(real_logits, fake_logits)
+        return d_loss, {"d_loss": d_loss, "d_real": d_real, "d_fake": d_fake}
+
+    def generator_objective(self, fake, latent):
+        """The generator's loss under the chosen objective."""
+        fake_logits = self.discriminator(fake, training=True)
+        g_loss = self._generator_loss_fn(fake_logits)
+        return g_loss, {"g_loss": g_loss}
+
+    @property
+    def discriminator_variables(self):
+        return self.discriminator.trainable_variables
+
+    @property
+    def generator_variables(self):
+        return self.generator.trainable_variables
+
+    def after_discriminator_step(self):
+        """Runs after every discriminator update (nothing for the plain GAN)."""
+
+    def default_optimizers(self):
+        """The optimizers `compile()` uses when none are given: `(d_optimizer, g_optimizer)`."""
+        return (
+            keras.optimizers.Adam(2e-4, beta_1=0.5),
+            keras.optimizers.Adam(2e-4, beta_1=0.5),
+        )
+
+    # --------------------------------------------------------------------- Keras plumbing
+    def call(self, latent, training=False):
+        return self.generator(latent, training=training)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def compile(self, d_optimizer=None, g_optimizer=None, *, jit_compile="auto", **kwargs):
+        """Sets the two optimizers (the paper's when omitted) and builds them.
+
+        `jit_compile="auto"` compiles the train step with XLA unless a multi-replica
+        distribution strategy is in use.
+        """
+        default_d, default_g = self.default_optimizers()
+        self.d_optimizer = keras.optimizers.get(d_optimizer) if d_optimizer else default_d
+        self.g_optimizer = keras.optimizers.get(g_optimizer) if g_optimizer else default_g
+        if self.d_optimizer is self.g_optimizer:
+            raise GanZooError(
+                "d_optimizer and g_optimizer must be two optimizer objects, not the same one"
+            )
+        if jit_compile == "auto":
+            jit_compile = tf.distribute.get_strategy().num_replicas_in_sync == 1
+        # Passing the generator's optimizer keeps Keras from creating a stray default one
+        # (TensorBoard reads `model.optimizer` for its learning-rate scalar).
+        super().compile(optimizer=self.g_optimizer, jit_compile=jit_compile, **kwargs)
+        # Both optimizers must exist before fit(), in particular under a distribution strategy.
+        self.d_optimizer.build(self.discriminator_variables)
+        self.g_optimizer.build(self.generator_variables)
+
+    def get_compile_config(self):
+        if self.d_optimizer is None:
+            return None
+        return {
+            "d_optimizer": keras.optimizers.serialize(self.d_optimizer),
+            "g_optimizer": keras.optimizers.serialize(self.g_optimizer),
+            "jit_compile": self.jit_compile,
+        }
+
+    def compile_from_config(self, config):
+        self.compile(
+            d_optimizer=keras.optimizers.deserialize(config["d_optimizer"]),
+            g_optimizer=keras.optimizers.deserialize(config["g_optimizer"]),
+            jit_compile=config.get("jit_compile", "auto"),
+        )
+
+    def _state_variables(self):
+        # The noise state is saved with the weights so that a resumed run draws the noise an
+        # uninterrupted one would have drawn.
+        return self._trainable_variables + self._non_trainable_variables + [self.seed_generator.state]
+
+    def save_own_variables(self, store):
+        for i, variable in enumerate(self._state_variables()):
+            store[str(i)] = variable
+
+    def load_own_variables(self, store):
+        variables = self._state_variables()
+        if len(store.keys()) != len(variables):
+            raise GanZooError(
+                f"the weights file holds {len(store.keys())} values for {self.name}, which has "
+                f"{len(variables)}: it was saved by another model"
+            )
+        for i, variable in enumerate(variables):
+            variable.assign(store[str(i)])
+
+    def _base_config(self):
+        """The arguments every family shares; families add their own to it."""
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "d_steps": self.d_steps,
+            "generator_loss": self.generator_loss,
+            "latent_distribution": self.latent_distribution,
+            "output_range": self.output_range,
+            "seed": self.seed,
+        }
+
+    def get_config(self):
+        return {
+            **self._base_config(),
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "latent_dim": self.latent_dim,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "discriminator"):
+            if key in config:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+    # ------------------------------------------------------------------- the update itself
+    def _scale_for_replicas(self, loss):
+        # Each replica averages over its own slice; the optimizer sums the replicas' gradients.
+        return loss / tf.distribute.get_strategy().num_replicas_in_sync
+
+    def _real_slices(self, data):
+        real = data[0] if isinstance(data, (tuple, list)) else data
+        if self.d_steps == 1:
+            return [real]
+        batch = real.shape[0]
+        if batch is None:
+            raise GanZooError(
+                f"with d_steps={self.d_steps} the batch size must be static: "
+                "batch the dataset with drop_remainder=True"
+            )
+        if batch % self.d_steps:
+            raise GanZooError(
+                f"a batch of {batch} does not split into {self.d_steps} discriminator steps: "
+                f"feed batches of d_steps * batch_size samples"
+            )
+        return tf.split(real, self.d_steps)
+
+    def train_step(self, data):
+        logs = {}
+        for real in self._real_slices(data):
+            batch_size = real.shape[0] or tf.shape(real)[0]
+            latent = self.sample_latent(batch_size)
+            fake = self.generator(latent, training=True)
+            with tf.GradientTape() as tape:
+                d_loss, d_logs = self.discriminator_objective(real, fake, latent)
+                scaled = self._scale_for_replicas(d_loss)
+            variables = self.discriminator_variables
+            self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+            self.after_discriminator_step()
+            self._track(d_logs)
+
+        latent = self.sample_latent(batch_size)
+        with tf.GradientTape() as tape:
+            fake = self.generator(latent, training=True)
+            g_loss, g_logs = self.generator_objective(fake, latent)
+            scaled = self._scale_for_replicas(g_loss)
+        variables = self.generator_variables
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        self._track(g_logs)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def _track(self, logs):
+        for name, value in logs.items():
+            self.trackers[name].update_state(value)
+
+    # ------------------------------------------------------------------------ inference
+    def to_unit_range(self, samples):
+        """Maps generator outputs from `output_range` to [0, 1] (identity for 2-D data)."""
+        if self.output_range is None:
+            return samples
+        low, high = self.output_range
+        return tf.clip_by_value((samples - low) / (high - low), 0.0, 1.0)
+
+    def generate(self, n, seed=None, batch_size=500):
+        """`n` samples as a numpy array; images in [0, 1]. The same `seed` gives the same samples."""
+        seed_generator = self.seed_generator if seed is None else keras.random.SeedGenerator(seed)
+        chunks = []
+        for start in range(0, n, batch_size):
+            latent = self.sample_latent(min(batch_size, n - start), seed=seed_generator)
+            chunks.append(self.to_unit_range(self.generator(latent, training=False)))
+        return np.concatenate([np.asarray(c) for c in chunks], axis=0)

@@ -1,0 +1,23 @@
+"""GAN Zoo: reference generative adversarial networks in TensorFlow 2 / Keras 3."""
+
+from setuptools import setup
+
+setup(
+    name="gan-zoo",
+    version="0.1.0",
+    description="Reference GANs (GAN, DCGAN, InfoGAN, EBGAN, WGAN) that train with model.fit",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=["models", "losses", "train", "zoo"],
+    package_data={"zoo": ["weights/*.h5", "weights/*.json"]},
+    install_requires=[
+        "tensorflow>=2.16,<3",
+        "keras>=3.0",
+        "tensorflow-datasets",
+        "tensorboard",
+        "absl-py",
+        "numpy",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+)

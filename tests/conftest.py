@@ -1,0 +1,23 @@
+"""Shared pytest setup: the repository root on sys.path and quiet TensorFlow logs."""
+
+import os
+import sys
+
+# Must be set before anything imports TensorFlow.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def fashion_dir(tmp_path, monkeypatch):
+    """A small Fashion-MNIST folder (256 train, 64 test images), named by GAN_ZOO_DATA_DIR."""
+    from idx import write_fashion_mnist
+
+    folder = write_fashion_mnist(tmp_path / "fashion-mnist")
+    monkeypatch.setenv("GAN_ZOO_DATA_DIR", str(folder))
+    return folder

@@ -1,0 +1,269 @@
+"""The shared suite every registered model goes through: a new family gets it for free."""
+
+import numpy as np
+import pytest
+import keras
+import tensorflow as tf
+
+import models
+from losses import gan as gan_losses
+from models.errors import GanZooError
+
+NAMES = models.names()
+
+
+def tiny_data(model, n=64, batch=16, seed=0):
+    """Random samples in the model's output range, batched for its d_steps."""
+    rng = np.random.default_rng(seed)
+    shape = (n, *model.generator.outputs[0].shape[1:])
+    low, high = model.output_range or (-2.0, 2.0)
+    x = rng.uniform(low, high, shape).astype("float32")
+    return tf.data.Dataset.from_tensor_slices(x).batch(batch * model.d_steps, drop_remainder=True)
+
+
+def build(name, image_shape=(28, 28, 1), compile_kwargs=None, **overrides):
+    keras.utils.set_random_seed(0)
+    model = models.get(name, image_shape=image_shape, seed=0, **overrides)
+    model.compile(jit_compile=False, **(compile_kwargs or {}))
+    return model
+
+
+def weights_of(network):
+    return [w.numpy().copy() for w in network.trainable_weights]
+
+
+def changed(before, after):
+    return any(not np.array_equal(a, b) for a, b in zip(before, after))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shapes(name):
+    model = build(name)
+    latent = model.sample_latent(5)
+    assert latent.shape == (5, model.latent_dim)
+    fake = model.generator(latent)
+    assert fake.shape == (5, 28, 28, 1)
+    assert model.discriminator(fake).shape == (5, 1)
+    samples = model.generate(7, seed=1)
+    assert samples.shape == (7, 28, 28, 1)
+    assert samples.min() >= 0.0 and samples.max() <= 1.0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_two_tiny_epochs_move_both_networks(name):
+    model = build(name)
+    g_before, d_before = weights_of(model.generator), weights_of(model.discriminator)
+    history = model.fit(tiny_data(model), epochs=2, verbose=0).history
+    for key in ("d_loss", "g_loss", "d_real", "d_fake"):
+        assert len(history[key]) == 2 and np.all(np.isfinite(history[key])), key
+    assert 0.0 < history["d_real"][-1] < 1.0 and 0.0 < history["d_fake"][-1] < 1.0
+    assert changed(g_before, weights_of(model.generator))
+    assert changed(d_before, weights_of(model.discriminator))
+    assert int(model.d_optimizer.iterations) == int(model.g_optimizer.iterations) == 2 * 4
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_discriminator_loss_falls_against_a_frozen_generator(name):
+    model = build(name, compile_kwargs={"g_optimizer": keras.optimizers.SGD(0.0)})
+    g_before = weights_of(model.generator)
+    data = tiny_data(model, n=64, batch=32).cache()
+    history = model.fit(data, epochs=15, verbose=0).history
+    assert not changed(g_before, weights_of(model.generator))
+    assert np.mean(history["d_loss"][-3:]) < 0.8 * np.mean(history["d_loss"][:3])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_d_steps_per_generator_step(name):
+    model = build(name, d_steps=3)
+    model.fit(tiny_data(model, n=96, batch=16), epochs=1, verbose=0)
+    assert int(model.d_optimizer.iterations) == 3 * int(model.g_optimizer.iterations) == 6
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_that_does_not_split_into_d_steps(name):
+    model = build(name, d_steps=3)
+    x = tf.zeros((16, 28, 28, 1))
+    with pytest.raises(GanZooError, match="does not split into 3"):
+        model.fit(tf.data.Dataset.from_tensor_slices(x).batch(16, drop_remainder=True), verbose=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_minimax_objective_trains(name):
+    model = build(name, generator_loss="minimax")
+    history = model.fit(tiny_data(model), epochs=1, verbose=0).history
+    assert history["g_loss"][0] < 0  # mean log(1 - D(G(z))) is negative
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_generate_is_seeded(name):
+    model = build(name)
+    a, b, c = model.generate(6, seed=3), model.generate(6, seed=3), model.generate(6, seed=4)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keras_file_round_trip(name, tmp_path):
+    model = build(name)
+    model.fit(tiny_data(model), epochs=1, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is type(model)
+    assert loaded.get_config() == model.get_config()
+    latent = model.sample_latent(4, seed=7)
+    np.testing.assert_array_equal(model.generator(latent), loaded.generator(latent))
+    np.testing.assert_array_equal(model.discriminator(model(latent)), loaded.discriminator(model(latent)))
+    # The optimizers come back with their state, so training continues where it was.
+    assert int(loaded.d_optimizer.iterations) == int(model.d_optimizer.iterations) == 4
+    assert type(loaded.d_optimizer) is type(model.d_optimizer)
+    np.testing.assert_array_equal(model.seed_generator.state, loaded.seed_generator.state)
+    loaded.fit(tiny_data(loaded), epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_weights_file_round_trip(name, tmp_path):
+    model = build(name)
+    model.fit(tiny_data(model), epochs=1, verbose=0)
+    path = str(tmp_path / "gan.weights.h5")
+    model.save_weights(path)
+    other = models.family(name).from_config(model.get_config())
+    other.compile(jit_compile=False)
+    latent = model.sample_latent(4, seed=7)
+    assert not np.array_equal(model.generator(latent), other.generator(latent))
+    other.load_weights(path)
+    np.testing.assert_array_equal(model.generator(latent), other.generator(latent))
+    np.testing.assert_array_equal(model.generate(3, seed=1), other.generate(3, seed=1))
+    # the noise stream continues where it was
+    np.testing.assert_array_equal(model.sample_latent(2), other.sample_latent(2))
+
+
+def test_weights_of_another_model_are_refused(tmp_path):
+    dcgan = build("dcgan")
+    path = str(tmp_path / "dcgan.weights.h5")
+    dcgan.save_weights(path)
+    with pytest.raises(Exception):
+        build("mlp_gan").load_weights(path)
+
+
+def test_generic_gan_from_any_networks_round_trips(tmp_path):
+    generator = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    discriminator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, "relu"), keras.layers.Dense(1)])
+    model = models.GAN(generator, discriminator, output_range=None, seed=1)
+    model.compile(jit_compile=False)
+    points = tf.data.Dataset.from_tensor_slices(np.random.default_rng(0).normal(size=(64, 2)).astype("float32"))
+    model.fit(points.batch(16, drop_remainder=True), epochs=1, verbose=0)
+    path = str(tmp_path / "generic.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    z = model.sample_latent(5, seed=2)
+    np.testing.assert_array_equal(model(z), loaded(z))
+    assert loaded.latent_dim == 3
+
+
+class FixedNoiseDCGAN(models.family("dcgan")):
+    """DCGAN whose noise is a fixed function of the batch, so two execution modes can agree."""
+
+    def sample_latent(self, batch_size, seed=None):
+        grid = tf.reshape(tf.range(batch_size * self.latent_dim, dtype=tf.float32), (batch_size, self.latent_dim))
+        return tf.sin(grid)
+
+
+def test_xla_train_step_computes_the_same_update():
+    results = []
+    for jit in (False, True):
+        keras.utils.set_random_seed(0)
+        model = FixedNoiseDCGAN(seed=0)
+        model.compile(jit_compile=jit)
+        history = model.fit(tiny_data(model, n=48), epochs=1, verbose=0).history
+        results.append((history, [w.numpy() for w in model.generator.trainable_weights]))
+    (plain, plain_weights), (xla, xla_weights) = results
+    for key in plain:
+        assert plain[key][0] == pytest.approx(xla[key][0], rel=1e-3), key
+    # Adam turns tiny gradient differences (float reassociation) into lr-sized steps on a few
+    # entries, so compare almost all entries tightly rather than every one.
+    for a, b in zip(plain_weights, xla_weights):
+        assert np.mean(np.isclose(a, b, rtol=0, atol=1e-5)) > 0.99
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (64, 64, 3)])
+def test_dcgan_sizes_follow_the_paper(shape):
+    model = models.get("dcgan", image_shape=shape)
+    assert model.generator.output_shape == (None, *shape)
+    convs = [l for l in model.generator.layers if isinstance(l, keras.layers.Conv2DTranspose)]
+    assert all(l.strides == (2, 2) for l in convs)
+    assert convs[-1].activation is keras.activations.tanh
+    d_convs = [l for l in model.discriminator.layers if isinstance(l, keras.layers.Conv2D)]
+    assert [l.filters for l in d_convs] == [64 * 2**i for i in range(len(d_convs))]
+    # no batch norm on G's output or D's input; none of them pool
+    assert not any(isinstance(l, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D))
+                   for l in model.discriminator.layers)
+    layers = model.discriminator.layers
+    first_conv = next(i for i, l in enumerate(layers) if isinstance(l, keras.layers.Conv2D))
+    assert isinstance(layers[first_conv + 1], keras.layers.LeakyReLU)
+    if shape == (64, 64, 3):
+        dense = model.generator.layers[1]
+        assert dense.units == 4 * 4 * 512
+
+
+def test_mlp_gan_follows_the_paper():
+    model = models.get("mlp_gan")
+    hidden = [l for l in model.generator.layers if isinstance(l, keras.layers.Dense)]
+    assert [l.units for l in hidden] == [1200, 1200, 784]
+    assert hidden[-1].activation is keras.activations.sigmoid
+    maxouts = [l for l in model.discriminator.layers if l.__class__.__name__ == "Maxout"]
+    assert [(l.units, l.pieces) for l in maxouts] == [(240, 5), (240, 5)]
+    rates = [l.rate for l in model.discriminator.layers if isinstance(l, keras.layers.Dropout)]
+    assert rates == [0.2, 0.5, 0.5]
+    assert model.latent_dim == 100 and model.output_range == (0.0, 1.0)
+    d_opt, g_opt = model.default_optimizers()
+    assert isinstance(d_opt, keras.optimizers.SGD) and float(d_opt.momentum) == 0.5
+
+
+def test_maxout_takes_the_max_of_its_pieces():
+    from models.mlp_gan import Maxout
+
+    layer = Maxout(2, 3)
+    layer.build((None, 1))
+    layer.dense.kernel.assign([[1.0, -1.0, 2.0, 0.5, 0.0, -3.0]])
+    layer.dense.bias.assign(np.zeros(6, np.float32))
+    np.testing.assert_allclose(layer(np.array([[1.0], [-1.0]], np.float32)), [[2.0, 0.5], [1.0, 3.0]])
+
+
+def test_mlp_gan_on_2d_points():
+    model = build("mlp_gan", image_shape=(2,))
+    assert model.output_range is None
+    points = tiny_data(model, n=128, batch=32)
+    history = model.fit(points, epochs=2, verbose=0).history
+    assert np.all(np.isfinite(history["d_loss"]))
+    samples = model.generate(10, seed=0)
+    assert samples.shape == (10, 2)
+
+
+def test_unknown_model_lists_the_registry():
+    with pytest.raises(GanZooError, match="unknown model 'stylegan'.*dcgan"):
+        models.get("stylegan")
+
+
+def test_unknown_override_lists_accepted_ones():
+    with pytest.raises(GanZooError, match="dcgan does not take depth; it takes .*width"):
+        models.get("dcgan", depth=3)
+
+
+@pytest.mark.parametrize("shape", [(28, 32, 1), (30, 30, 3), (784,)])
+def test_dcgan_refuses_shapes_it_cannot_take(shape):
+    with pytest.raises(GanZooError, match="dcgan takes"):
+        models.get("dcgan", image_shape=shape)
+
+
+def test_bad_arguments():
+    with pytest.raises(GanZooError, match="d_steps"):
+        models.get("dcgan", d_steps=0)
+    with pytest.raises(GanZooError, match="generator loss"):
+        models.get("dcgan", generator_loss="wasserstein")
+    with pytest.raises(GanZooError, match="latent_distribution"):
+        models.get("dcgan", latent_distribution="cauchy")
+    model = models.get("dcgan")
+    opt = keras.optimizers.Adam()
+    with pytest.raises(GanZooError, match="two optimizer objects"):
+        model.compile(d_optimizer=opt, g_optimizer=opt)

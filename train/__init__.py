@@ -1,0 +1,1 @@
+"""Training entry points and the dataset pipeline (data.py) of GAN Zoo."""

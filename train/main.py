@@ -1,0 +1,82 @@
+"""Command line: train a zoo model.
+
+    python -m train.main --model dcgan --dataset fashion_mnist --epochs 5 --logdir runs/dcgan
+
+This module only parses flags; `train.trainer.train` does the work. Running the same command
+again resumes from the run's last checkpoint.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+import models  # noqa: E402
+from models.errors import GanZooError  # noqa: E402
+from train import data  # noqa: E402
+from train.trainer import TrainConfig, train  # noqa: E402
+
+_DEFAULTS = TrainConfig()
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("model", _DEFAULTS.model, f"Zoo model: {', '.join(models.names())}.")
+flags.DEFINE_string("dataset", _DEFAULTS.dataset, f"Dataset: {data.describe()}")
+flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Epochs to train in total (a resumed run stops there too).")
+flags.DEFINE_integer("batch_size", None, "Samples per generator step (default: the paper's).")
+flags.DEFINE_integer("steps_per_epoch", None, "Generator steps per epoch (default: one pass over the data).")
+flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed for weights, noise and shuffling.")
+flags.DEFINE_integer("d_steps", None, "Discriminator steps per generator step (default: the paper's).")
+flags.DEFINE_string("generator_loss", None, "non_saturating (default) or minimax.")
+flags.DEFINE_float("d_learning_rate", None, "Discriminator learning rate (default: the paper's).")
+flags.DEFINE_float("g_learning_rate", None, "Generator learning rate (default: the paper's).")
+flags.DEFINE_string("logdir", None, "Output folder (default: runs/<model>_<dataset>).")
+flags.DEFINE_string("data_dir", None, f"Folder of the Fashion-MNIST IDX files (or ${data.DATA_DIR_ENV}), or the tfds data_dir.")
+flags.DEFINE_integer("image_size", None, "Resize images to this side (e.g. 32 or 64).")
+flags.DEFINE_boolean("jit_compile", _DEFAULTS.jit_compile, "Compile the train step with XLA.")
+flags.DEFINE_integer("samples", _DEFAULTS.samples, "Samples in the grid written every epoch.")
+
+
+def config_from_flags():
+    return TrainConfig(
+        model=FLAGS.model,
+        dataset=FLAGS.dataset,
+        epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size,
+        steps_per_epoch=FLAGS.steps_per_epoch,
+        seed=FLAGS.seed,
+        d_steps=FLAGS.d_steps,
+        generator_loss=FLAGS.generator_loss,
+        d_learning_rate=FLAGS.d_learning_rate,
+        g_learning_rate=FLAGS.g_learning_rate,
+        logdir=FLAGS.logdir,
+        data_dir=FLAGS.data_dir,
+        image_size=FLAGS.image_size,
+        jit_compile=FLAGS.jit_compile,
+        samples=FLAGS.samples,
+    )
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"error: unexpected arguments {' '.join(argv[1:])}; flags look like --model dcgan")
+    try:
+        result = train(config_from_flags())
+    except GanZooError as e:
+        sys.exit(f"error: {e}")
+    if result.epochs_run == 0:
+        print(f"{result.logdir} already holds {FLAGS.epochs} epochs; raise --epochs to train on.")
+    print(f"final weights: {result.files['weights']}")
+    print(f"model:         {result.files['model']}")
+    print(f"samples:       {result.files['samples']} (one grid per epoch in {os.path.join(result.logdir, 'samples')})")
+    print(f"checkpoints:   {os.path.join(result.logdir, 'checkpoints')} (run the same command to resume)")
+    print(f"TensorBoard:   tensorboard --logdir {result.logdir}   then open http://localhost:6006")
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
