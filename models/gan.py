@@ -12,6 +12,8 @@ Families change *what* is optimised, never the loop, by overriding small hooks:
     generator_objective(fake, latent)        -> (loss, logs)
     discriminator_variables / generator_variables
     after_discriminator_step()               e.g. WGAN's weight clipping
+    discriminator_iterations()               d_steps, or a schedule (WGAN's 100-step phases)
+    training_callbacks(logdir)               e.g. InfoGAN's traversal figure in TensorBoard
     default_optimizers()                     the paper's optimizers, used by compile()
 
 `logs` maps tracker names (listed in `metric_names`) to scalars; they reach the progress bar,
@@ -133,6 +135,10 @@ class GAN(keras.Model):
 
     def after_discriminator_step(self):
         """Runs after every discriminator update (nothing for the plain GAN)."""
+
+    def training_callbacks(self, logdir):
+        """Family-specific callbacks the trainer adds (e.g. InfoGAN's traversal figure)."""
+        return []
 
     def default_optimizers(self):
         """The optimizers `compile()` uses when none are given: `(d_optimizer, g_optimizer)`."""
@@ -256,28 +262,49 @@ class GAN(keras.Model):
             )
         return tf.split(real, self.d_steps)
 
-    def train_step(self, data):
-        logs = {}
-        for real in self._real_slices(data):
-            batch_size = real.shape[0] or tf.shape(real)[0]
-            latent = self.sample_latent(batch_size)
-            fake = self.generator(latent, training=True)
-            with tf.GradientTape() as tape:
-                d_loss, d_logs = self.discriminator_objective(real, fake, latent)
-                scaled = self._scale_for_replicas(d_loss)
-            variables = self.discriminator_variables
-            self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-            self.after_discriminator_step()
-            self._track(d_logs)
+    def discriminator_iterations(self):
+        """Discriminator updates in this train step: `d_steps`, or a scalar tensor for
+        schedules that change with training (the updates then cycle through the slices)."""
+        return self.d_steps
 
+    def _discriminator_update(self, real):
+        batch_size = real.shape[0] or tf.shape(real)[0]
+        latent = self.sample_latent(batch_size)
+        fake = self.generator(latent, training=True)
+        with tf.GradientTape() as tape:
+            d_loss, logs = self.discriminator_objective(real, fake, latent)
+            scaled = self._scale_for_replicas(d_loss)
+        variables = self.discriminator_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        self.after_discriminator_step()
+        self._track(logs)
+
+    def _generator_update(self, batch_size):
         latent = self.sample_latent(batch_size)
         with tf.GradientTape() as tape:
             fake = self.generator(latent, training=True)
-            g_loss, g_logs = self.generator_objective(fake, latent)
+            g_loss, logs = self.generator_objective(fake, latent)
             scaled = self._scale_for_replicas(g_loss)
         variables = self.generator_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        self._track(g_logs)
+        self._track(logs)
+
+    def train_step(self, data):
+        slices = self._real_slices(data)
+        iterations = self.discriminator_iterations()
+        if isinstance(iterations, int):
+            for i in range(iterations):
+                self._discriminator_update(slices[i % len(slices)])
+        else:
+            stacked = tf.stack(slices)
+
+            def update(i):
+                self._discriminator_update(tf.gather(stacked, i % len(slices)))
+                return (i + 1,)
+
+            tf.while_loop(lambda i: i < iterations, update, (tf.constant(0),))
+        real = slices[0]
+        self._generator_update(real.shape[0] or tf.shape(real)[0])
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def _track(self, logs):

@@ -12,13 +12,14 @@ from models.errors import GanZooError
 NAMES = models.names()
 
 
-def tiny_data(model, n=64, batch=16, seed=0):
-    """Random samples in the model's output range, batched for its d_steps."""
+def tiny_data(model, steps=4, batch=16, seed=0):
+    """`steps` batches of random samples in the model's output range, sized for its d_steps."""
     rng = np.random.default_rng(seed)
-    shape = (n, *model.generator.outputs[0].shape[1:])
+    per_step = batch * model.d_steps
+    shape = (steps * per_step, *model.generator.outputs[0].shape[1:])
     low, high = model.output_range or (-2.0, 2.0)
     x = rng.uniform(low, high, shape).astype("float32")
-    return tf.data.Dataset.from_tensor_slices(x).batch(batch * model.d_steps, drop_remainder=True)
+    return tf.data.Dataset.from_tensor_slices(x).batch(per_step, drop_remainder=True)
 
 
 def build(name, image_shape=(28, 28, 1), compile_kwargs=None, **overrides):
@@ -43,7 +44,9 @@ def test_shapes(name):
     assert latent.shape == (5, model.latent_dim)
     fake = model.generator(latent)
     assert fake.shape == (5, 28, 28, 1)
-    assert model.discriminator(fake).shape == (5, 1)
+    d_loss, logs = model.discriminator_objective(fake, fake, latent)
+    assert d_loss.shape == () and np.isfinite(float(d_loss))
+    assert set(logs) <= set(model.metric_names)
     samples = model.generate(7, seed=1)
     assert samples.shape == (7, 28, 28, 1)
     assert samples.min() >= 0.0 and samples.max() <= 1.0
@@ -54,28 +57,30 @@ def test_two_tiny_epochs_move_both_networks(name):
     model = build(name)
     g_before, d_before = weights_of(model.generator), weights_of(model.discriminator)
     history = model.fit(tiny_data(model), epochs=2, verbose=0).history
-    for key in ("d_loss", "g_loss", "d_real", "d_fake"):
-        assert len(history[key]) == 2 and np.all(np.isfinite(history[key])), key
-    assert 0.0 < history["d_real"][-1] < 1.0 and 0.0 < history["d_fake"][-1] < 1.0
+    assert set(history) == set(model.metric_names)
+    for key, values in history.items():
+        assert len(values) == 2 and np.all(np.isfinite(values)), key
     assert changed(g_before, weights_of(model.generator))
     assert changed(d_before, weights_of(model.discriminator))
-    assert int(model.d_optimizer.iterations) == int(model.g_optimizer.iterations) == 2 * 4
+    assert int(model.g_optimizer.iterations) == 2 * 4
+    assert int(model.d_optimizer.iterations) == 2 * 4 * model.d_steps
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_discriminator_loss_falls_against_a_frozen_generator(name):
     model = build(name, compile_kwargs={"g_optimizer": keras.optimizers.SGD(0.0)})
     g_before = weights_of(model.generator)
-    data = tiny_data(model, n=64, batch=32).cache()
+    data = tiny_data(model, steps=2, batch=32).cache()
     history = model.fit(data, epochs=15, verbose=0).history
     assert not changed(g_before, weights_of(model.generator))
-    assert np.mean(history["d_loss"][-3:]) < 0.8 * np.mean(history["d_loss"][:3])
+    first, last = np.mean(history["d_loss"][:3]), np.mean(history["d_loss"][-3:])
+    assert last < first - 0.2 * abs(first)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_d_steps_per_generator_step(name):
     model = build(name, d_steps=3)
-    model.fit(tiny_data(model, n=96, batch=16), epochs=1, verbose=0)
+    model.fit(tiny_data(model, steps=2), epochs=1, verbose=0)
     assert int(model.d_optimizer.iterations) == 3 * int(model.g_optimizer.iterations) == 6
 
 
@@ -87,7 +92,7 @@ def test_batch_that_does_not_split_into_d_steps(name):
         model.fit(tf.data.Dataset.from_tensor_slices(x).batch(16, drop_remainder=True), verbose=0)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ["mlp_gan", "dcgan"])
 def test_minimax_objective_trains(name):
     model = build(name, generator_loss="minimax")
     history = model.fit(tiny_data(model), epochs=1, verbose=0).history
@@ -113,9 +118,11 @@ def test_keras_file_round_trip(name, tmp_path):
     assert loaded.get_config() == model.get_config()
     latent = model.sample_latent(4, seed=7)
     np.testing.assert_array_equal(model.generator(latent), loaded.generator(latent))
-    np.testing.assert_array_equal(model.discriminator(model(latent)), loaded.discriminator(model(latent)))
+    fake = model(latent)
+    for a, b in zip(keras.tree.flatten(model.discriminator(fake)), keras.tree.flatten(loaded.discriminator(fake))):
+        np.testing.assert_array_equal(a, b)
     # The optimizers come back with their state, so training continues where it was.
-    assert int(loaded.d_optimizer.iterations) == int(model.d_optimizer.iterations) == 4
+    assert int(loaded.d_optimizer.iterations) == int(model.d_optimizer.iterations) == 4 * model.d_steps
     assert type(loaded.d_optimizer) is type(model.d_optimizer)
     np.testing.assert_array_equal(model.seed_generator.state, loaded.seed_generator.state)
     loaded.fit(tiny_data(loaded), epochs=1, verbose=0)
@@ -175,7 +182,7 @@ def test_xla_train_step_computes_the_same_update():
         keras.utils.set_random_seed(0)
         model = FixedNoiseDCGAN(seed=0)
         model.compile(jit_compile=jit)
-        history = model.fit(tiny_data(model, n=48), epochs=1, verbose=0).history
+        history = model.fit(tiny_data(model, steps=3), epochs=1, verbose=0).history
         results.append((history, [w.numpy() for w in model.generator.trainable_weights]))
     (plain, plain_weights), (xla, xla_weights) = results
     for key in plain:
@@ -233,7 +240,7 @@ def test_maxout_takes_the_max_of_its_pieces():
 def test_mlp_gan_on_2d_points():
     model = build("mlp_gan", image_shape=(2,))
     assert model.output_range is None
-    points = tiny_data(model, n=128, batch=32)
+    points = tiny_data(model, steps=4, batch=32)
     history = model.fit(points, epochs=2, verbose=0).history
     assert np.all(np.isfinite(history["d_loss"]))
     samples = model.generate(10, seed=0)

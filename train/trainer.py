@@ -202,6 +202,7 @@ def train(config: TrainConfig) -> TrainResult:
         ),
         keras.callbacks.TensorBoard(logdir, write_graph=False, update_freq=50),
         sample_grid,
+        *model.training_callbacks(logdir),
     ]
     history = model.fit(
         dataset,
