@@ -432,3 +432,9 @@ def test_real_fashion_mnist_files():
     batch = next(iter(data.load("fashion_mnist", batch_size=256, data_dir=folder)))
     assert batch.shape == (256, 28, 28, 1)
     assert -1.0 <= batch.numpy().min() and batch.numpy().max() <= 1.0
+
+
+def test_resize_keeping_the_source_channels(fmnist_dir):
+    batch = next(iter(data.load("fashion_mnist", batch_size=4, shuffle=False, data_dir=str(fmnist_dir),
+                                image_shape=(32, 32, None))))
+    assert batch.shape == (4, 32, 32, 1)

@@ -115,7 +115,8 @@ def load(
       batch_size: positive int.
       value_range: (lo, hi); uint8 pixels map linearly from [0, 255] to [lo, hi]. Ignored for
         the 2-D mixtures.
-      image_shape: optional (h, w, c) with c in {1, 3}: images are resized (antialiased) and
+      image_shape: optional (h, w, c) with c in {1, 3} or None (keep the source's channels):
+        images are resized (antialiased) and
         converted between grayscale and RGB to this shape. Required for folders or TFDS
         datasets whose images differ in size.
       shuffle: shuffle the examples, with a new order every epoch.
@@ -502,7 +503,8 @@ def _check_image_shape(image_shape, kind):
     if image_shape is None:
         return None
     try:
-        shape = tuple(int(d) for d in image_shape)
+        # (h, w, None) keeps the source's channels: resize only.
+        shape = tuple(None if d is None and i == 2 else int(d) for i, d in enumerate(image_shape))
     except (TypeError, ValueError):
         shape = ()
     if kind == "mixture":
@@ -510,7 +512,7 @@ def _check_image_shape(image_shape, kind):
             return None
         raise GanZooError(f"ring8 and grid25 are 2-D points, not images, so image_shape "
                           f"{image_shape!r} does not apply: drop it (or use an image dataset)")
-    if len(shape) != 3 or min(shape) < 1 or shape[2] not in (1, 3):
+    if len(shape) != 3 or min(shape[:2]) < 1 or shape[2] not in (1, 3, None):
         raise GanZooError(f"image_shape must be (height, width, channels) with channels 1 or 3, "
                           f"got {image_shape!r}: e.g. (28, 28, 1) or (32, 32, 3)")
     return shape
@@ -524,13 +526,15 @@ def _fit_images(images, image_shape):
     """
     height, width, channels = image_shape
     images = tf.convert_to_tensor(images)
-    if images.shape[-3:] == image_shape:
+    if tuple(images.shape[-3:]) == (height, width, channels or images.shape[-1]):
         return images  # already the right shape: no rounding round-trip
     x = tf.cast(images, tf.float32)
     source_channels = x.shape[-1]
     if source_channels in (2, 4):  # gray + alpha, RGB + alpha
         x = x[..., :source_channels - 1]
         source_channels -= 1
+    if channels is None:
+        channels = source_channels
     if source_channels == 1 and channels == 3:
         x = tf.image.grayscale_to_rgb(x)
     elif source_channels == 3 and channels == 1:
@@ -545,7 +549,7 @@ def _fit_images(images, image_shape):
 
 def _resize_array(images, image_shape):
     """_fit_images over an in-memory uint8 array, a chunk at a time to bound float memory."""
-    if images.shape[1:] == image_shape:
+    if images.shape[1:] == (*image_shape[:2], image_shape[2] or images.shape[-1]):
         return images
     return np.concatenate([_fit_images(images[i:i + _RESIZE_CHUNK], image_shape).numpy()
                            for i in range(0, len(images), _RESIZE_CHUNK)])

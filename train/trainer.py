@@ -30,6 +30,8 @@ from train import data
 from train.callbacks import SampleGrid
 from train.images import write_png
 
+CHECKPOINTS = "checkpoints"
+
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -72,6 +74,8 @@ def _dataset_tag(name):
 def _check(config):
     if config.epochs < 1:
         raise GanZooError(f"--epochs must be at least 1, got {config.epochs}")
+    if config.batch_size is not None and config.batch_size < 1:
+        raise GanZooError(f"--batch_size must be a positive number, got {config.batch_size}")
     if config.steps_per_epoch is not None and config.steps_per_epoch < 1:
         raise GanZooError(f"--steps_per_epoch must be at least 1, got {config.steps_per_epoch}")
     if config.d_steps is not None and config.d_steps < 1:
@@ -86,11 +90,11 @@ def _check(config):
         raise GanZooError(f"--image_size must be positive, got {config.image_size}")
 
 
-def _image_shape(config, family):
+def _image_shape(config):
+    """--image_size resizes to a square and keeps the dataset's channels."""
     if config.image_size is None:
         return None
-    channels = 3 if config.dataset not in ("fashion_mnist",) else 1
-    return (config.image_size, config.image_size, channels)
+    return (config.image_size, config.image_size, None)
 
 
 def _with_learning_rate(optimizer, learning_rate):
@@ -121,6 +125,18 @@ def _claim_logdir(logdir, record):
                     f"{record[key]!r}; pass another --logdir or delete that one"
                 )
     _write_json(path, record)
+
+
+def _completed_epochs(logdir):
+    """Epochs finished by an earlier run in `logdir` (what BackupAndRestore will restore)."""
+    path = os.path.join(logdir, CHECKPOINTS, "training_metadata.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return int(json.load(f)["epoch"])
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError, KeyError, TypeError):
+        raise GanZooError(f"{path} is unreadable; delete the checkpoints folder to start over") from None
 
 
 def _write_json(path, obj):
@@ -166,14 +182,14 @@ def train(config: TrainConfig) -> TrainResult:
     logdir = config.resolved_logdir()
     keras.utils.set_random_seed(config.seed)
 
-    batch_size = config.batch_size or family.default_batch_size
-    d_steps = config.d_steps or family.default_d_steps
+    batch_size = family.default_batch_size if config.batch_size is None else config.batch_size
+    d_steps = family.default_d_steps if config.d_steps is None else config.d_steps
     dataset = data.load(
         config.dataset,
         "train",
         batch_size * d_steps,  # every discriminator step takes its own slice of the batch
         value_range=family.output_range,
-        image_shape=_image_shape(config, family),
+        image_shape=_image_shape(config),
         seed=config.seed,
         data_dir=config.data_dir,
     )
@@ -190,24 +206,31 @@ def train(config: TrainConfig) -> TrainResult:
         },
     )
 
-    if config.steps_per_epoch is not None:
-        dataset = dataset.repeat()
+    # One endless stream of batches, reshuffled every pass. A resumed run skips the batches the
+    # finished epochs consumed, so it sees the data an uninterrupted run would have seen.
+    steps_per_epoch = config.steps_per_epoch or int(dataset.cardinality())
+    if steps_per_epoch > 0:
+        dataset = dataset.repeat().skip(_completed_epochs(logdir) * steps_per_epoch)
+    else:  # a stream of unknown length: one pass per epoch
+        steps_per_epoch = None
     reference = None
     if len(image_shape) == 1:
         reference = data.sample_mixture(config.dataset, 1000, seed=config.seed)
     sample_grid = SampleGrid(logdir, n=config.samples, seed=config.seed, reference=reference)
     callbacks = [
         keras.callbacks.BackupAndRestore(
-            os.path.join(logdir, "checkpoints"), delete_checkpoint=False
+            os.path.join(logdir, CHECKPOINTS), delete_checkpoint=False
         ),
-        keras.callbacks.TensorBoard(logdir, write_graph=False, update_freq=50),
+        # Per-epoch scalars: with an integer update_freq, Keras records its epoch summaries
+        # only when the step count happens to be a multiple of it.
+        keras.callbacks.TensorBoard(logdir, write_graph=False, update_freq="epoch"),
         sample_grid,
         *model.training_callbacks(logdir),
     ]
     history = model.fit(
         dataset,
         epochs=config.epochs,
-        steps_per_epoch=config.steps_per_epoch,
+        steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
         shuffle=False,  # train.data shuffles
         verbose=config.verbose,

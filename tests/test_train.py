@@ -1,0 +1,181 @@
+"""The trainer and the CLI end to end, on a small Fashion-MNIST folder the test writes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+
+import models
+from models.errors import GanZooError
+from train import main as cli
+from train.trainer import TrainConfig, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny(logdir, **overrides):
+    settings = dict(model="dcgan", epochs=1, batch_size=16, steps_per_epoch=3, logdir=str(logdir),
+                    jit_compile=False, samples=9, verbose=0)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def read_png(path):
+    return tf.io.decode_png(tf.io.read_file(str(path))).numpy()
+
+
+def test_train_writes_every_artifact(fashion_dir, tmp_path):
+    logdir = tmp_path / "run"
+    result = train(tiny(logdir))
+    assert result.epochs_run == 1
+    assert all(np.isfinite(v[0]) for v in result.history.values())
+    for name in ("run.json", "final.weights.h5", "model.keras", "samples.png",
+                 "samples/epoch_0001.png", "checkpoints/latest.weights.h5",
+                 "checkpoints/training_metadata.json"):
+        assert (logdir / name).is_file(), name
+    assert os.listdir(logdir / "train")[0].startswith("events.out.tfevents")
+    assert os.listdir(logdir / "images")[0].startswith("events.out.tfevents")
+    # a 3x3 grid of 28x28 grey images with 1-pixel borders
+    assert read_png(logdir / "samples.png").shape == (3 * 29 + 1, 3 * 29 + 1, 1)
+    record = json.loads((logdir / "run.json").read_text())
+    assert record["model"] == "dcgan" and record["image_shape"] == [28, 28, 1]
+
+    loaded = keras.saving.load_model(str(logdir / "model.keras"))
+    np.testing.assert_array_equal(loaded.generate(4, seed=2), result.model.generate(4, seed=2))
+    rebuilt = models.get("dcgan", image_shape=(28, 28, 1))
+    rebuilt.compile()
+    rebuilt.load_weights(str(logdir / "final.weights.h5"))
+    np.testing.assert_array_equal(rebuilt.generate(4, seed=2), result.model.generate(4, seed=2))
+
+
+def test_same_command_resumes_from_the_checkpoint(fashion_dir, tmp_path):
+    logdir = tmp_path / "run"
+    first = train(tiny(logdir, epochs=1))
+    assert int(first.model.g_optimizer.iterations) == 3
+    second = train(tiny(logdir, epochs=2))
+    assert second.epochs_run == 1  # epoch 2 only
+    assert int(second.model.g_optimizer.iterations) == 6
+    assert (logdir / "samples/epoch_0002.png").is_file()
+    meta = json.loads((logdir / "checkpoints/training_metadata.json").read_text())
+    assert meta["epoch"] == 2
+    third = train(tiny(logdir, epochs=2))
+    assert third.epochs_run == 0
+    assert int(third.model.g_optimizer.iterations) == 6
+
+
+def test_resumed_run_equals_an_uninterrupted_one(fashion_dir, tmp_path):
+    straight = train(tiny(tmp_path / "a", epochs=2))
+    train(tiny(tmp_path / "b", epochs=1))
+    resumed = train(tiny(tmp_path / "b", epochs=2))
+    np.testing.assert_allclose(resumed.model.generate(4, seed=0), straight.model.generate(4, seed=0), atol=1e-5)
+
+
+def test_logdir_of_another_model_is_refused(fashion_dir, tmp_path):
+    train(tiny(tmp_path / "run"))
+    with pytest.raises(GanZooError, match="holds a run with model='dcgan'"):
+        train(tiny(tmp_path / "run", model="mlp_gan"))
+
+
+def test_mlp_gan_on_ring8_draws_scatter_plots(tmp_path):
+    result = train(tiny(tmp_path / "ring", model="mlp_gan", dataset="ring8", batch_size=64))
+    picture = read_png(tmp_path / "ring/samples.png")
+    assert picture.shape == (256, 256, 3)
+    assert result.model.generate(5).shape == (5, 2)
+
+
+def test_d_steps_take_their_own_slices(fashion_dir, tmp_path):
+    result = train(tiny(tmp_path / "run", d_steps=2))
+    assert int(result.model.d_optimizer.iterations) == 2 * int(result.model.g_optimizer.iterations) == 6
+
+
+def test_learning_rate_flags_reach_the_optimizers(fashion_dir, tmp_path):
+    result = train(tiny(tmp_path / "run", d_learning_rate=1e-3, g_learning_rate=5e-4))
+    assert float(result.model.d_optimizer.learning_rate) == pytest.approx(1e-3)
+    assert float(result.model.g_optimizer.learning_rate) == pytest.approx(5e-4)
+    assert float(result.model.g_optimizer.beta_1) == pytest.approx(0.5)  # the rest stays the paper's
+
+
+def test_image_size_resizes_for_the_model(fashion_dir, tmp_path):
+    result = train(tiny(tmp_path / "run", image_size=32))
+    assert result.model.generator.output_shape == (None, 32, 32, 1)
+
+
+def run_cli(*args):
+    """Runs the CLI's main in this process; returns the exit message (None on success)."""
+    flags.FLAGS.unparse_flags()
+    argv = flags.FLAGS(["train.main", *args])
+    try:
+        cli.main(argv)
+    except SystemExit as e:
+        return str(e.code)
+    return None
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "stylegan"], "error: unknown model 'stylegan': use one of mlp_gan, dcgan"),
+        (["--dataset", "imagenet_v9"], "error: unknown dataset 'imagenet_v9'"),
+        (["--dataset", "/no/such/folder"], "error: folder '/no/such/folder' does not exist"),
+        (["--batch_size", "0"], "error: --batch_size must be a positive"),
+        (["--batch_size", "100000"], "error: batch_size 100000 is larger than the 256 examples"),
+        (["--epochs", "0"], "error: --epochs must be at least 1"),
+        (["--d_steps", "0"], "error: --d_steps must be at least 1"),
+        (["--generator_loss", "hinge"], "error: unknown generator loss 'hinge'"),
+        (["--g_learning_rate", "-1"], "error: --g_learning_rate must be positive"),
+        (["--image_size", "30"], "error: dcgan takes images of side"),
+        (["--model", "dcgan", "--dataset", "ring8"], "error: dcgan takes square images"),
+        (["extra"], "error: unexpected arguments extra"),
+    ],
+)
+def test_cli_bad_input_gives_one_clear_line(fashion_dir, tmp_path, args, message):
+    exit_message = run_cli("--logdir", str(tmp_path / "run"), "--steps_per_epoch", "1", *args)
+    assert exit_message is not None and exit_message.startswith(message), exit_message
+    assert "\n" not in exit_message
+
+
+def test_cli_missing_fashion_mnist_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_ZOO_DATA_DIR", str(tmp_path / "empty"))
+    exit_message = run_cli("--logdir", str(tmp_path / "run"))
+    assert "apt-get install dataset-fashion-mnist" in exit_message
+
+
+def test_cli_unwritable_logdir(fashion_dir, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    exit_message = run_cli("--logdir", str(blocker / "run"), "--steps_per_epoch", "1")
+    assert exit_message.startswith("error: cannot write to logdir")
+
+
+def cli_process(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "train.main", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, **(env or {})})
+
+
+def test_cli_process_trains_with_xla_and_prints_where_things_are(fashion_dir, tmp_path):
+    logdir = tmp_path / "cli"
+    done = cli_process("--model", "dcgan", "--epochs", "1", "--steps_per_epoch", "2", "--batch_size", "8",
+                       "--logdir", str(logdir))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"tensorboard --logdir {logdir}" in done.stdout
+    assert (logdir / "final.weights.h5").is_file() and (logdir / "samples.png").is_file()
+    assert json.loads((logdir / "run.json").read_text())["jit_compile"] is True
+
+
+def test_cli_process_user_error_has_no_traceback(tmp_path):
+    done = cli_process("--model", "nope", "--logdir", str(tmp_path / "x"))
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: unknown model 'nope'")
+
+
+def test_cli_help_lists_models_and_datasets():
+    done = cli_process("--helpshort")  # absl exits 1 after printing help
+    for word in (*models.names(), "fashion_mnist", "ring8", "grid25", "cifar10"):
+        assert word in done.stdout, word
