@@ -20,8 +20,8 @@ from models.errors import GanZooError
 
 def gan_discriminator_loss(real_logits, fake_logits):
     """-V(D, G): mean(-log D(x)) + mean(-log(1 - D(G(z))))."""
-    real_logits = tf.convert_to_tensor(real_logits, tf.float32)
-    fake_logits = tf.convert_to_tensor(fake_logits, tf.float32)
+    real_logits = tf.cast(real_logits, tf.float32)
+    fake_logits = tf.cast(fake_logits, tf.float32)
     return tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(
         tf.nn.softplus(fake_logits)
     )
@@ -29,13 +29,13 @@ def gan_discriminator_loss(real_logits, fake_logits):
 
 def minimax_generator_loss(fake_logits):
     """The paper's minimax objective for G: minimise mean(log(1 - D(G(z))))."""
-    fake_logits = tf.convert_to_tensor(fake_logits, tf.float32)
+    fake_logits = tf.cast(fake_logits, tf.float32)
     return -tf.reduce_mean(tf.nn.softplus(fake_logits))
 
 
 def non_saturating_generator_loss(fake_logits):
     """The paper's practical objective for G: maximise log D(G(z)), i.e. minimise -log D(G(z))."""
-    fake_logits = tf.convert_to_tensor(fake_logits, tf.float32)
+    fake_logits = tf.cast(fake_logits, tf.float32)
     return tf.reduce_mean(tf.nn.softplus(-fake_logits))
 
 

@@ -10,6 +10,9 @@ The paper's architecture guidelines, applied to square images of side 4..8 x 2^n
   into a single logit;
 - weights from N(0, 0.02); Adam(2e-4, beta1=0.5) for both networks; batches of 128 in the paper.
 
+Batch norm is synchronized across replicas by default (`sync_batch_norm=True`), so training on
+N devices computes the statistics of the global batch, exactly as on one device.
+
 Widths follow the authors' released code (64 filters in D's first layer, doubling per layer;
 G mirrors it), e.g. 64x64x3: G 4x4x512 -> 8x8x256 -> 16x16x128 -> 32x32x64 -> 64x64x3.
 """
@@ -43,32 +46,37 @@ def _init():
     return keras.initializers.RandomNormal(0.0, 0.02)
 
 
-def _batch_norm():
+def _batch_norm(synchronized=True):
+    # Synchronized: under a multi-replica strategy the statistics are those of the global batch,
+    # as on one device (on one device it is the ordinary batch norm).
     return keras.layers.BatchNormalization(
-        momentum=0.9, epsilon=1e-5, gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02)
+        momentum=0.9,
+        epsilon=1e-5,
+        gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),
+        synchronized=synchronized,
     )
 
 
-def build_generator(image_shape, latent_dim, width):
+def build_generator(image_shape, latent_dim, width, sync_batch_norm=True):
     side, doublings = upsampling_plan(image_shape)
     channels = width * 2 ** (doublings - 1)
     latent = keras.Input((latent_dim,), name="latent")
     x = keras.layers.Dense(side * side * channels, use_bias=False, kernel_initializer=_init())(latent)
     x = keras.layers.Reshape((side, side, channels))(x)
-    x = keras.layers.ReLU()(_batch_norm()(x))
+    x = keras.layers.ReLU()(_batch_norm(sync_batch_norm)(x))
     for _ in range(doublings - 1):
         channels //= 2
         x = keras.layers.Conv2DTranspose(
             channels, 4, strides=2, padding="same", use_bias=False, kernel_initializer=_init()
         )(x)
-        x = keras.layers.ReLU()(_batch_norm()(x))
+        x = keras.layers.ReLU()(_batch_norm(sync_batch_norm)(x))
     image = keras.layers.Conv2DTranspose(
         image_shape[-1], 4, strides=2, padding="same", activation="tanh", kernel_initializer=_init()
     )(x)
     return keras.Model(latent, image, name="generator")
 
 
-def build_discriminator(image_shape, width, name="discriminator"):
+def build_discriminator(image_shape, width, name="discriminator", sync_batch_norm=True):
     _, doublings = upsampling_plan(image_shape)
     image = keras.Input(tuple(image_shape), name="image")
     x = image
@@ -77,7 +85,7 @@ def build_discriminator(image_shape, width, name="discriminator"):
             width * 2**i, 4, strides=2, padding="same", use_bias=i == 0, kernel_initializer=_init()
         )(x)
         if i > 0:  # no batch norm on the input layer
-            x = _batch_norm()(x)
+            x = _batch_norm(sync_batch_norm)(x)
         x = keras.layers.LeakyReLU(0.2)(x)
     x = keras.layers.Flatten()(x)
     logit = keras.layers.Dense(1, kernel_initializer=_init(), name="logit")(x)
@@ -91,13 +99,16 @@ class DCGAN(GAN):
     paper = "https://arxiv.org/abs/1511.06434"
     default_batch_size = 64
 
-    def __init__(self, image_shape=(28, 28, 1), latent_dim=100, width=64, **kwargs):
+    def __init__(
+        self, image_shape=(28, 28, 1), latent_dim=100, width=64, sync_batch_norm=True, **kwargs
+    ):
         self.image_shape = tuple(int(s) for s in image_shape)
         self.width = int(width)
+        self.sync_batch_norm = bool(sync_batch_norm)
         kwargs.setdefault("name", "dcgan")
         super().__init__(
-            build_generator(self.image_shape, latent_dim, self.width),
-            build_discriminator(self.image_shape, self.width),
+            build_generator(self.image_shape, latent_dim, self.width, self.sync_batch_norm),
+            build_discriminator(self.image_shape, self.width, sync_batch_norm=self.sync_batch_norm),
             latent_dim,
             **kwargs,
         )
@@ -108,4 +119,5 @@ class DCGAN(GAN):
             "image_shape": self.image_shape,
             "latent_dim": self.latent_dim,
             "width": self.width,
+            "sync_batch_norm": self.sync_batch_norm,
         }

@@ -168,6 +168,13 @@ class GAN(keras.Model):
             raise GanZooError(
                 "d_optimizer and g_optimizer must be two optimizer objects, not the same one"
             )
+        if keras.mixed_precision.global_policy().name == "mixed_float16":
+            # float16 gradients underflow without loss scaling; each optimizer scales its own.
+            self.d_optimizer, self.g_optimizer = (
+                opt if isinstance(opt, keras.optimizers.LossScaleOptimizer)
+                else keras.optimizers.LossScaleOptimizer(opt)
+                for opt in (self.d_optimizer, self.g_optimizer)
+            )
         if jit_compile == "auto":
             jit_compile = tf.distribute.get_strategy().num_replicas_in_sync == 1
         # Passing the generator's optimizer keeps Keras from creating a stray default one
@@ -241,9 +248,38 @@ class GAN(keras.Model):
         return cls(**config)
 
     # ------------------------------------------------------------------- the update itself
+    # ------------------------------------------------------------- per-replica arithmetic
+    # Under a distribution strategy `train_step` runs once per replica on its slice of the
+    # global batch. Three rules keep every replica count equivalent to one device:
+    #  - each replica's loss (a mean over its slice) is divided by the replica count, and the
+    #    optimizer sums the replicas' gradients: the gradient of the global-batch mean;
+    #  - every replica draws the noise of the whole global batch from the shared seed state and
+    #    keeps its own slice, so the samples do not depend on the replica count;
+    #  - tracked values are averaged over replicas before they reach the trackers.
+    @staticmethod
+    def _replicas():
+        return tf.distribute.get_strategy().num_replicas_in_sync
+
     def _scale_for_replicas(self, loss):
-        # Each replica averages over its own slice; the optimizer sums the replicas' gradients.
-        return loss / tf.distribute.get_strategy().num_replicas_in_sync
+        return loss / self._replicas()
+
+    def _replica_latent(self, batch_size):
+        replicas = self._replicas()
+        if replicas == 1:
+            return self.sample_latent(batch_size)
+        latent = self.sample_latent(batch_size * replicas)
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        return keras.tree.map_structure(
+            lambda t: tf.gather(t, tf.range(batch_size) + replica * batch_size), latent
+        )
+
+    def _track(self, logs):
+        context = tf.distribute.get_replica_context()
+        for name, value in logs.items():
+            value = tf.cast(value, tf.float32)
+            if context is not None and context.num_replicas_in_sync > 1:
+                value = context.all_reduce(tf.distribute.ReduceOp.MEAN, value)
+            self.trackers[name].update_state(value)
 
     def _real_slices(self, data):
         real = data[0] if isinstance(data, (tuple, list)) else data
@@ -269,22 +305,22 @@ class GAN(keras.Model):
 
     def _discriminator_update(self, real):
         batch_size = real.shape[0] or tf.shape(real)[0]
-        latent = self.sample_latent(batch_size)
+        latent = self._replica_latent(batch_size)
         fake = self.generator(latent, training=True)
         with tf.GradientTape() as tape:
             d_loss, logs = self.discriminator_objective(real, fake, latent)
-            scaled = self._scale_for_replicas(d_loss)
+            scaled = self.d_optimizer.scale_loss(self._scale_for_replicas(d_loss))
         variables = self.discriminator_variables
         self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         self.after_discriminator_step()
         self._track(logs)
 
     def _generator_update(self, batch_size):
-        latent = self.sample_latent(batch_size)
+        latent = self._replica_latent(batch_size)
         with tf.GradientTape() as tape:
             fake = self.generator(latent, training=True)
             g_loss, logs = self.generator_objective(fake, latent)
-            scaled = self._scale_for_replicas(g_loss)
+            scaled = self.g_optimizer.scale_loss(self._scale_for_replicas(g_loss))
         variables = self.generator_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         self._track(logs)
@@ -305,11 +341,14 @@ class GAN(keras.Model):
             tf.while_loop(lambda i: i < iterations, update, (tf.constant(0),))
         real = slices[0]
         self._generator_update(real.shape[0] or tf.shape(real)[0])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return self._logs()
 
-    def _track(self, logs):
-        for name, value in logs.items():
-            self.trackers[name].update_state(value)
+    def _logs(self):
+        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras reduces multi-worker logs with a mean over axis 0, which scalars lack.
+            logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     # ------------------------------------------------------------------------ inference
     def to_unit_range(self, samples):

@@ -15,7 +15,7 @@ from absl import app, flags  # noqa: E402
 
 import models  # noqa: E402
 from models.errors import GanZooError  # noqa: E402
-from train import data  # noqa: E402
+from train import data, distribute  # noqa: E402
 from train.trainer import TrainConfig, train  # noqa: E402
 
 _DEFAULTS = TrainConfig()
@@ -36,6 +36,10 @@ flags.DEFINE_string("data_dir", None, f"Folder of the Fashion-MNIST IDX files (o
 flags.DEFINE_integer("image_size", None, "Resize images to this side (e.g. 32 or 64).")
 flags.DEFINE_boolean("jit_compile", _DEFAULTS.jit_compile, "Compile the train step with XLA.")
 flags.DEFINE_integer("samples", _DEFAULTS.samples, "Samples in the grid written every epoch.")
+flags.DEFINE_string("strategy", _DEFAULTS.strategy, f"Distribution strategy: {', '.join(distribute.STRATEGIES)}.")
+flags.DEFINE_list("devices", None, "With --strategy mirrored: devices to mirror over, e.g. /gpu:0,/gpu:1.")
+flags.DEFINE_integer("virtual_devices", None, "With --strategy mirrored: split the CPU into N virtual devices.")
+flags.DEFINE_boolean("mixed_precision", _DEFAULTS.mixed_precision, "Compute in float16 (mixed_float16) with loss scaling.")
 
 
 def config_from_flags():
@@ -55,6 +59,10 @@ def config_from_flags():
         image_size=FLAGS.image_size,
         jit_compile=FLAGS.jit_compile,
         samples=FLAGS.samples,
+        strategy=FLAGS.strategy,
+        devices=tuple(FLAGS.devices) if FLAGS.devices else None,
+        virtual_devices=FLAGS.virtual_devices,
+        mixed_precision=FLAGS.mixed_precision,
     )
 
 

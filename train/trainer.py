@@ -26,7 +26,7 @@ import tensorflow as tf
 
 import models
 from models.errors import GanZooError
-from train import data
+from train import data, distribute
 from train.callbacks import SampleGrid
 from train.images import write_png
 
@@ -51,6 +51,10 @@ class TrainConfig:
     data_dir: Optional[str] = None
     image_size: Optional[int] = None
     jit_compile: bool = True
+    strategy: str = "default"
+    devices: Optional[tuple] = None
+    virtual_devices: Optional[int] = None
+    mixed_precision: bool = False
     samples: int = 64
     verbose: object = "auto"
 
@@ -158,7 +162,7 @@ def _save_atomically(save, path):
             os.remove(temporary)
 
 
-def build(config, image_shape):
+def build(config, image_shape, jit_compile=True):
     """The compiled model of `config` for samples of `image_shape`."""
     overrides = {"seed": config.seed}
     if config.d_steps is not None:
@@ -170,7 +174,7 @@ def build(config, image_shape):
     model.compile(
         d_optimizer=_with_learning_rate(d_optimizer, config.d_learning_rate),
         g_optimizer=_with_learning_rate(g_optimizer, config.g_learning_rate),
-        jit_compile=config.jit_compile,
+        jit_compile=jit_compile,
     )
     return model
 
@@ -178,12 +182,20 @@ def build(config, image_shape):
 def train(config: TrainConfig) -> TrainResult:
     """Trains `config.model` on `config.dataset` and writes everything to the logdir."""
     _check(config)
+    # The strategy first: virtual devices and multi-worker setup must precede any TF work.
+    strategy = distribute.make_strategy(config.strategy, config.devices, config.virtual_devices)
     family = models.family(config.model)
-    logdir = config.resolved_logdir()
+    logdir = distribute.worker_logdir(strategy, config.resolved_logdir())
     keras.utils.set_random_seed(config.seed)
 
     batch_size = family.default_batch_size if config.batch_size is None else config.batch_size
     d_steps = family.default_d_steps if config.d_steps is None else config.d_steps
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise GanZooError(
+            f"batch size {batch_size} does not split over {replicas} replicas: "
+            f"use a multiple of {replicas}"
+        )
     dataset = data.load(
         config.dataset,
         "train",
@@ -194,7 +206,15 @@ def train(config: TrainConfig) -> TrainResult:
         data_dir=config.data_dir,
     )
     image_shape = tuple(dataset.element_spec.shape[1:])
-    model = build(config, image_shape)
+
+    previous_policy = keras.mixed_precision.global_policy()
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        with strategy.scope():
+            model = build(config, image_shape, jit_compile=config.jit_compile and replicas == 1)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
     _claim_logdir(
         logdir,
         {
@@ -202,6 +222,7 @@ def train(config: TrainConfig) -> TrainResult:
             "logdir": logdir,
             "image_shape": list(image_shape),
             "batch_size": batch_size,
+            "replicas": replicas,
             "model_config": model.get_config(),
         },
     )
@@ -246,4 +267,3 @@ def train(config: TrainConfig) -> TrainResult:
     write_png(files["samples"], sample_grid.picture())
     epochs_run = len(history.epoch)
     return TrainResult(model, history.history, logdir, epochs_run, files)
-

@@ -1,0 +1,64 @@
+"""Runs in its own process, because virtual devices must be set before TensorFlow starts.
+
+    python tests/scripts/distributed.py step REPLICAS OUT.npz   one DCGAN train step
+    python tests/scripts/distributed.py zoo LOGDIR              every zoo model, 2 replicas
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from train import distribute  # noqa: E402
+
+
+def one_step(replicas, out):
+    strategy = distribute.make_strategy("mirrored", virtual_devices=2)
+    if replicas == 1:
+        strategy = tf.distribute.get_strategy()
+    import keras
+    import models
+
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        model = models.get("dcgan", seed=0)
+        model.compile(jit_compile=False)
+    real = np.random.default_rng(0).uniform(-1, 1, (32, 28, 28, 1)).astype("float32")
+    history = model.fit(tf.data.Dataset.from_tensor_slices(real).batch(32), epochs=1, verbose=0).history
+    weights = np.concatenate([w.numpy().ravel() for w in model.generator.weights + model.discriminator.weights])
+    np.savez(out, weights=weights, replicas=strategy.num_replicas_in_sync,
+             **{k: v[0] for k, v in history.items()})
+
+
+def zoo(logdir):
+    from models import names
+    from models.errors import GanZooError
+    from train.trainer import TrainConfig, train
+
+    report = {}
+    for name in names():
+        result = train(TrainConfig(model=name, epochs=1, batch_size=16, steps_per_epoch=2,
+                                   logdir=os.path.join(logdir, name), strategy="mirrored",
+                                   virtual_devices=2, samples=4, verbose=0))
+        report[name] = {"replicas": json.load(open(os.path.join(result.logdir, "run.json")))["replicas"],
+                        "finite": bool(all(np.isfinite(v[0]) for v in result.history.values())),
+                        "g_steps": int(result.model.g_optimizer.iterations.numpy())}
+    try:
+        train(TrainConfig(model="dcgan", batch_size=15, logdir=os.path.join(logdir, "odd"),
+                          strategy="mirrored", virtual_devices=2, verbose=0))
+        report["odd_batch"] = "no error"
+    except GanZooError as e:
+        report["odd_batch"] = str(e)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "step":
+        one_step(int(sys.argv[2]), sys.argv[3])
+    else:
+        zoo(sys.argv[2])

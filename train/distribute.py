@@ -1,0 +1,131 @@
+"""Choosing where training runs: TensorFlow's own distribution strategies, nothing home-made.
+
+    default      one device (the first GPU if there is one, else the CPU)
+    mirrored     all local GPUs, the devices named in `devices`, or N virtual CPU devices
+                 (`virtual_devices=N`) to exercise multi-replica training without GPUs
+    multiworker  MultiWorkerMirroredStrategy; the cluster comes from the TF_CONFIG variable
+    tpu          TPUStrategy on the TPU the environment provides
+
+The model, its optimizers and its metrics are created under `strategy.scope()` by the trainer;
+`models.gan.GAN` does the per-replica arithmetic (loss scaling, noise slices, metric means).
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+from models.errors import GanZooError
+
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+
+
+def configure_virtual_devices(count):
+    """Splits the first CPU into `count` logical devices (before TensorFlow starts)."""
+    if count < 1:
+        raise GanZooError(f"--virtual_devices must be at least 1, got {count}")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    wanted = [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if current is not None and len(current) == count:
+        return [f"/cpu:{i}" for i in range(count)]
+    try:
+        tf.config.set_logical_device_configuration(cpu, wanted)
+    except RuntimeError:
+        raise GanZooError(
+            "virtual devices must be set before TensorFlow runs anything: call "
+            "make_strategy(..., virtual_devices=N) first in the process"
+        ) from None
+    return [f"/cpu:{i}" for i in range(count)]
+
+
+def read_tf_config():
+    """The parsed TF_CONFIG of a multi-worker run, or a GanZooError saying what is wrong."""
+    raw = os.environ.get("TF_CONFIG")
+    example = '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}'
+    if not raw:
+        raise GanZooError(f"--strategy multiworker needs the TF_CONFIG variable, e.g. {example}")
+    try:
+        config = json.loads(raw)
+        workers = config["cluster"]["worker"]
+        task_type, index = config["task"]["type"], int(config["task"]["index"])
+    except (ValueError, KeyError, TypeError):
+        raise GanZooError(f"TF_CONFIG is malformed: it must look like {example}") from None
+    if not isinstance(workers, list) or not workers:
+        raise GanZooError(f"TF_CONFIG lists no workers: it must look like {example}")
+    if task_type not in config["cluster"] or not 0 <= index < len(config["cluster"][task_type]):
+        raise GanZooError(
+            f"TF_CONFIG task {task_type}:{index} is not in its cluster; fix task.type/task.index"
+        )
+    return config
+
+
+_STRATEGIES_MADE = {}
+
+
+def make_strategy(name="default", devices=None, virtual_devices=None):
+    """The `tf.distribute.Strategy` called `name` (see the module docstring).
+
+    A process gets one strategy per choice: asking again returns the same object (two mirrored
+    strategies in one process would mix up their collective operations).
+    """
+    key = (name, tuple(devices) if devices else None, virtual_devices)
+    if key not in _STRATEGIES_MADE:
+        _STRATEGIES_MADE[key] = _make_strategy(name, devices, virtual_devices)
+    return _STRATEGIES_MADE[key]
+
+
+def _make_strategy(name, devices, virtual_devices):
+    if name not in STRATEGIES:
+        raise GanZooError(f"unknown strategy {name!r}: use one of {', '.join(STRATEGIES)}")
+    if virtual_devices is not None and name != "mirrored":
+        raise GanZooError("--virtual_devices goes with --strategy mirrored")
+    if devices and name != "mirrored":
+        raise GanZooError("--devices goes with --strategy mirrored")
+    if devices and virtual_devices:
+        raise GanZooError("give --devices or --virtual_devices, not both")
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        if virtual_devices is not None:
+            devices = configure_virtual_devices(virtual_devices)
+        try:
+            return tf.distribute.MirroredStrategy(devices=devices or None)
+        except (ValueError, RuntimeError) as e:
+            raise GanZooError(f"cannot mirror over {devices}: {str(e).splitlines()[0]}") from None
+    if name == "multiworker":
+        read_tf_config()
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    # Look for a TPU without asking any metadata server: a local TPU device or a named one.
+    if not tf.config.list_physical_devices("TPU") and not os.environ.get("TPU_NAME"):
+        raise GanZooError("no TPU found on this machine: use --strategy default or mirrored")
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+            tpu=os.environ.get("TPU_NAME", "local")
+        )
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as e:
+        raise GanZooError(
+            f"cannot start the TPU ({str(e).splitlines()[0][:120]}): use --strategy default or mirrored"
+        ) from None
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def is_chief(strategy):
+    """True for the process that writes the run's files (always, but in multi-worker runs)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type == "chief" or (task_type == "worker" and task_id == 0 and
+                                    "chief" not in resolver.cluster_spec().as_dict())
+
+
+def worker_logdir(strategy, logdir):
+    """The chief writes to `logdir`; another worker to its own folder inside it."""
+    if is_chief(strategy):
+        return logdir
+    resolver = strategy.cluster_resolver
+    return os.path.join(logdir, "workers", f"{resolver.task_type}-{resolver.task_id}")
