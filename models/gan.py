@@ -263,15 +263,23 @@ class GAN(keras.Model):
     def _scale_for_replicas(self, loss):
         return loss / self._replicas()
 
-    def _replica_latent(self, batch_size):
+    def replica_noise(self, draw, batch_size):
+        """`draw(n)` for the whole global batch, cut to this replica's `batch_size` rows.
+
+        Families use it for any per-sample randomness of the train step (the latent, WGAN-GP's
+        interpolation weights) so that replicas get different draws and N replicas draw
+        exactly what one device would.
+        """
         replicas = self._replicas()
         if replicas == 1:
-            return self.sample_latent(batch_size)
-        latent = self.sample_latent(batch_size * replicas)
+            return draw(batch_size)
+        noise = draw(batch_size * replicas)
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        return keras.tree.map_structure(
-            lambda t: tf.gather(t, tf.range(batch_size) + replica * batch_size), latent
-        )
+        rows = tf.range(batch_size) + replica * batch_size
+        return keras.tree.map_structure(lambda t: tf.gather(t, rows), noise)
+
+    def _replica_latent(self, batch_size):
+        return self.replica_noise(self.sample_latent, batch_size)
 
     def _track(self, logs):
         context = tf.distribute.get_replica_context()
