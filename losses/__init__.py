@@ -13,6 +13,25 @@ from losses.gan import (
     GENERATOR_LOSSES,
     generator_loss_fn,
 )
+from losses.wgan import (
+    gradient_norms,
+    gradient_penalty,
+    interpolate,
+    wasserstein_critic_loss,
+    wasserstein_generator_loss,
+)
+from losses.ebgan import (
+    ebgan_discriminator_loss,
+    ebgan_generator_loss,
+    pulling_away_term,
+    reconstruction_energy,
+)
+from losses.infogan import (
+    categorical_info_loss,
+    categorical_mi_lower_bound,
+    continuous_info_loss,
+    uniform_categorical_entropy,
+)
 
 __all__ = [
     "discriminator_accuracy_terms",
@@ -21,4 +40,17 @@ __all__ = [
     "non_saturating_generator_loss",
     "GENERATOR_LOSSES",
     "generator_loss_fn",
+    "gradient_norms",
+    "gradient_penalty",
+    "interpolate",
+    "wasserstein_critic_loss",
+    "wasserstein_generator_loss",
+    "ebgan_discriminator_loss",
+    "ebgan_generator_loss",
+    "pulling_away_term",
+    "reconstruction_energy",
+    "categorical_info_loss",
+    "categorical_mi_lower_bound",
+    "continuous_info_loss",
+    "uniform_categorical_entropy",
 ]

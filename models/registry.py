@@ -3,12 +3,19 @@
 import inspect
 
 from models.dcgan import DCGAN
+from models.ebgan import EBGAN
 from models.errors import GanZooError
+from models.infogan import InfoGAN
 from models.mlp_gan import MLPGAN
+from models.wgan import WGAN, WGANGP
 
 REGISTRY = {
     "mlp_gan": MLPGAN,
     "dcgan": DCGAN,
+    "wgan": WGAN,
+    "wgan_gp": WGANGP,
+    "infogan": InfoGAN,
+    "ebgan": EBGAN,
 }
 
 

@@ -50,3 +50,45 @@ class SampleGrid(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.close()
+
+
+class CodeTraversal(keras.callbacks.Callback):
+    """Draws a model's latent-code traversal figure (InfoGAN's `traversal`) after every epoch.
+
+    One figure per continuous code: rows are the values of the first categorical code, columns
+    sweep the continuous code from -2 to 2, with the noise fixed by `seed` for the whole figure.
+    The figures go to TensorBoard under the tag `traversal` (run `traversal`, its own writer in
+    `<logdir>/traversal/`) and to `<logdir>/traversal/epoch_NNNN_code_K.png`.
+    """
+
+    def __init__(self, logdir, seed=0, steps=10, codes=None):
+        super().__init__()
+        self.logdir = logdir
+        self.seed = seed
+        self.steps = steps
+        self.codes = codes  # indices of the continuous codes to draw; None: all of them
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        self._writer = tf.summary.create_file_writer(os.path.join(self.logdir, "traversal"))
+
+    def pictures(self):
+        """{continuous code index: its traversal figure as a uint8 image}."""
+        codes = range(self.model.continuous_dims) if self.codes is None else self.codes
+        return {k: self.model.traversal(seed=self.seed, code=k, steps=self.steps) for k in codes}
+
+    def on_epoch_end(self, epoch, logs=None):
+        pictures = self.pictures()
+        with self._writer.as_default():
+            tf.summary.image(
+                "traversal", np.stack(list(pictures.values())), step=epoch, max_outputs=len(pictures)
+            )
+        self._writer.flush()
+        for k, picture in pictures.items():
+            images.write_png(
+                os.path.join(self.logdir, "traversal", f"epoch_{epoch + 1:04d}_code_{k}.png"), picture
+            )
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
