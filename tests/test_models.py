@@ -274,3 +274,11 @@ def test_bad_arguments():
     opt = keras.optimizers.Adam()
     with pytest.raises(GanZooError, match="two optimizer objects"):
         model.compile(d_optimizer=opt, g_optimizer=opt)
+
+
+def test_zoo_refuses_unknown_presets():
+    import zoo
+
+    assert zoo.list() == sorted(zoo.PRESETS)
+    with pytest.raises(GanZooError, match="unknown preset 'dcgan_imagenet'"):
+        zoo.load("dcgan_imagenet")

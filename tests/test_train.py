@@ -179,3 +179,19 @@ def test_cli_help_lists_models_and_datasets():
     done = cli_process("--helpshort")  # absl exits 1 after printing help
     for word in (*models.names(), "fashion_mnist", "ring8", "grid25", "cifar10"):
         assert word in done.stdout, word
+
+
+def test_divergence_stops_before_the_checkpoint_is_touched(fashion_dir, tmp_path):
+    logdir = tmp_path / "run"
+    train(tiny(logdir, epochs=1))
+    checkpoint = logdir / "checkpoints" / "latest.weights.h5"
+    good = checkpoint.read_bytes()
+    with pytest.raises(GanZooError, match=r"training diverged: \w+ became (nan|inf) at generator step \d+ \(epoch 2\)"):
+        train(tiny(logdir, epochs=2, d_learning_rate=1e30, g_learning_rate=1e30))
+    assert checkpoint.read_bytes() == good
+    assert json.loads((logdir / "checkpoints/training_metadata.json").read_text())["epoch"] == 1
+    # the advice works: lower learning rates resume from the good checkpoint
+    resumed = train(tiny(logdir, epochs=2, d_learning_rate=1e-4, g_learning_rate=1e-4))
+    assert resumed.epochs_run == 1 and int(resumed.model.g_optimizer.iterations) == 6
+    assert float(resumed.model.d_optimizer.learning_rate) == pytest.approx(1e-4)
+    assert all(np.isfinite(v[0]) for v in resumed.history.values())

@@ -1,5 +1,6 @@
-"""Callbacks that make training visible: sample grids from fixed noise, written every epoch to
-TensorBoard (as an image summary) and to PNG files."""
+"""Callbacks of the trainer: sample grids from fixed noise, written every epoch to TensorBoard
+(as an image summary) and to PNG files; InfoGAN's code traversal; and a guard that stops
+training at the first NaN or Inf before it can reach a checkpoint."""
 
 import os
 
@@ -7,6 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from models.errors import GanZooError
 from train import images
 
 
@@ -92,3 +94,31 @@ class CodeTraversal(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.close()
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stops training at the first non-finite tracked value, before anything is saved.
+
+    It raises instead of setting `stop_training`: Keras would still end the epoch, and the
+    checkpoint callback would then overwrite the last good checkpoint with broken weights.
+    """
+
+    def __init__(self, checkpoint_dir):
+        super().__init__()
+        self.checkpoint_dir = checkpoint_dir
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, value in (logs or {}).items():
+            value = float(np.mean(value))
+            if not np.isfinite(value):
+                step = int(self.model.g_optimizer.iterations.numpy())
+                raise GanZooError(
+                    f"training diverged: {name} became {value} at generator step {step} "
+                    f"(epoch {self._epoch + 1}); the last good checkpoint in "
+                    f"{self.checkpoint_dir} is untouched: lower --d_learning_rate / "
+                    "--g_learning_rate and run the same command to resume from it"
+                )

@@ -27,7 +27,7 @@ import tensorflow as tf
 import models
 from models.errors import GanZooError
 from train import data, distribute
-from train.callbacks import SampleGrid
+from train.callbacks import SampleGrid, StopOnDivergence
 from train.images import write_png
 
 CHECKPOINTS = "checkpoints"
@@ -105,6 +105,13 @@ def _with_learning_rate(optimizer, learning_rate):
     if learning_rate is None:
         return optimizer
     return optimizer.__class__.from_config({**optimizer.get_config(), "learning_rate": learning_rate})
+
+
+def _set_learning_rates(model, config):
+    for optimizer, value in ((model.d_optimizer, config.d_learning_rate),
+                             (model.g_optimizer, config.g_learning_rate)):
+        if value is not None:
+            optimizer.learning_rate = value
 
 
 def _claim_logdir(logdir, record):
@@ -238,13 +245,19 @@ def train(config: TrainConfig) -> TrainResult:
     if len(image_shape) == 1:
         reference = data.sample_mixture(config.dataset, 1000, seed=config.seed)
     sample_grid = SampleGrid(logdir, n=config.samples, seed=config.seed, reference=reference)
+    checkpoint_dir = os.path.join(logdir, CHECKPOINTS)
     callbacks = [
+        StopOnDivergence(checkpoint_dir),
+        # Keeps the previous checkpoint as a backup while writing the new one, and falls back
+        # to it when the newest cannot be read.
         keras.callbacks.BackupAndRestore(
-            os.path.join(logdir, CHECKPOINTS), delete_checkpoint=False
+            checkpoint_dir, delete_checkpoint=False, double_checkpoint=True
         ),
         # Per-epoch scalars: with an integer update_freq, Keras records its epoch summaries
         # only when the step count happens to be a multiple of it.
         keras.callbacks.TensorBoard(logdir, write_graph=False, update_freq="epoch"),
+        # After the restore: learning rates given now win over the checkpoint's.
+        keras.callbacks.LambdaCallback(on_train_begin=lambda logs: _set_learning_rates(model, config)),
         sample_grid,
         *model.training_callbacks(logdir),
     ]
