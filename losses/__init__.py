@@ -11,7 +11,6 @@ from losses.gan import (
     minimax_generator_loss,
     non_saturating_generator_loss,
     GENERATOR_LOSSES,
-    generator_loss_fn,
 )
 from losses.wgan import (
     gradient_norms,
@@ -39,7 +38,6 @@ __all__ = [
     "minimax_generator_loss",
     "non_saturating_generator_loss",
     "GENERATOR_LOSSES",
-    "generator_loss_fn",
     "gradient_norms",
     "gradient_penalty",
     "interpolate",

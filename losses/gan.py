@@ -15,7 +15,6 @@ which is exact and never takes the log of a rounded sigmoid:
 
 import tensorflow as tf
 
-from models.errors import GanZooError
 
 
 def gan_discriminator_loss(real_logits, fake_logits):
@@ -51,13 +50,3 @@ GENERATOR_LOSSES = {
     "non_saturating": non_saturating_generator_loss,
     "minimax": minimax_generator_loss,
 }
-
-
-def generator_loss_fn(name):
-    """The generator objective called `name`; an unknown name lists the choices."""
-    try:
-        return GENERATOR_LOSSES[name]
-    except KeyError:
-        raise GanZooError(
-            f"unknown generator loss {name!r}: use one of {', '.join(GENERATOR_LOSSES)}"
-        ) from None

@@ -113,6 +113,7 @@ class EBGAN(GAN):
     default_d_steps = 1
     output_range = (-1.0, 1.0)
     metric_names = ("d_loss", "g_loss", "real_energy", "fake_energy", "pt")
+    generator_losses = {"energy": ebgan_losses.ebgan_generator_loss}
 
     def __init__(
         self,
@@ -125,11 +126,6 @@ class EBGAN(GAN):
         learning_rate=1e-3,
         **kwargs,
     ):
-        if kwargs.get("generator_loss", "non_saturating") != "non_saturating":
-            raise GanZooError(
-                "ebgan's generator minimises the energy of its samples; it takes no "
-                f"generator_loss (got {kwargs['generator_loss']!r})"
-            )
         if not margin > 0:
             raise GanZooError(f"margin must be positive, got {margin}")
         if not pt_weight >= 0:
@@ -172,7 +168,7 @@ class EBGAN(GAN):
         """The energy of the fakes plus the pulling-away term on their embeddings."""
         fake_energy, embedding = self.energy(fake, training=True)
         pt = ebgan_losses.pulling_away_term(embedding)
-        g_loss = ebgan_losses.ebgan_generator_loss(fake_energy) + self.pt_weight * pt
+        g_loss = self._generator_loss_fn(fake_energy) + self.pt_weight * pt
         return g_loss, {"g_loss": g_loss, "pt": pt}
 
     def default_optimizers(self):

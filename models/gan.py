@@ -52,8 +52,8 @@ class GAN(keras.Model):
         d_steps: discriminator updates per generator update (k in Algorithm 1; the family's
             `default_d_steps` when omitted). Each takes its
             own slice of the batch, so `fit()` wants batches of `d_steps * batch_size` samples.
-        generator_loss: `"non_saturating"` (maximise log D(G(z)), the default) or `"minimax"`
-            (minimise log(1 - D(G(z)))).
+        generator_loss: one of the family's `generator_losses`; for the GAN `"non_saturating"`
+            (maximise log D(G(z)), the default) or `"minimax"` (minimise log(1 - D(G(z)))).
         latent_distribution: `"uniform"` on [-1, 1] or standard `"normal"`.
         output_range: the generator's output range, e.g. (-1, 1) for tanh; `None` for
             unbounded outputs such as 2-D points.
@@ -61,6 +61,8 @@ class GAN(keras.Model):
     """
 
     metric_names = ("d_loss", "g_loss", "d_real", "d_fake")
+    # The generator objectives a family offers, the first being its default.
+    generator_losses = gan_losses.GENERATOR_LOSSES
     output_range = (-1.0, 1.0)  # of the generator; families with other outputs override it
     default_batch_size = 64
     default_d_steps = 1
@@ -72,7 +74,7 @@ class GAN(keras.Model):
         latent_dim=None,
         *,
         d_steps=None,
-        generator_loss="non_saturating",
+        generator_loss=None,
         latent_distribution="uniform",
         output_range=(-1.0, 1.0),
         seed=None,
@@ -91,8 +93,13 @@ class GAN(keras.Model):
         self.discriminator = discriminator
         self.latent_dim = int(latent_dim or generator.inputs[0].shape[-1])
         self.d_steps = int(d_steps)
-        self.generator_loss = generator_loss
-        self._generator_loss_fn = gan_losses.generator_loss_fn(generator_loss)
+        self.generator_loss = generator_loss or next(iter(self.generator_losses))
+        if self.generator_loss not in self.generator_losses:
+            raise GanZooError(
+                f"unknown generator loss {generator_loss!r} for {self.name}: use one of "
+                f"{', '.join(self.generator_losses)}"
+            )
+        self._generator_loss_fn = self.generator_losses[self.generator_loss]
         self.latent_distribution = latent_distribution
         self.output_range = None if output_range is None else tuple(map(float, output_range))
         self.seed = seed

@@ -154,6 +154,7 @@ class WGAN(GAN):
     default_d_steps = 5
     output_range = (-1.0, 1.0)  # tanh images; points are unbounded
     metric_names = ("d_loss", "g_loss", "wasserstein")
+    generator_losses = {"wasserstein": wgan_losses.wasserstein_generator_loss}
     default_normalization = "batch"  # of image critics; point critics default to "none"
 
     def __init__(
@@ -164,18 +165,12 @@ class WGAN(GAN):
         normalization=None,
         clip_value=0.01,
         schedule="constant",
-        generator_loss="wasserstein",
         **kwargs,
     ):
         kwargs.setdefault("name", "wgan")
         family = kwargs["name"]
         self.image_shape = tuple(int(s) for s in image_shape)
         points = _is_point_shape(self.image_shape, family)
-        if generator_loss != "wasserstein":
-            raise GanZooError(
-                f"{family} trains its generator on -mean(critic(G(z))), not {generator_loss!r}: "
-                "drop --generator_loss"
-            )
         normalization = normalization or ("none" if points else self.default_normalization)
         if normalization not in NORMALIZATIONS:
             raise GanZooError(
@@ -201,9 +196,6 @@ class WGAN(GAN):
             generator = dcgan.build_generator(self.image_shape, latent_dim, self.width)
             critic = build_critic(self.image_shape, self.width, normalization)
         super().__init__(generator, critic, latent_dim, **kwargs)
-        # The base class only knows the sigmoid GAN's generator losses; record ours for
-        # get_config (the objective itself is `generator_objective` below).
-        self.generator_loss = "wasserstein"
 
     @property
     def critic(self):
@@ -218,7 +210,7 @@ class WGAN(GAN):
         return d_loss, {"d_loss": d_loss, "wasserstein": -d_loss}
 
     def generator_objective(self, fake, latent):
-        g_loss = wgan_losses.wasserstein_generator_loss(self.discriminator(fake, training=True))
+        g_loss = self._generator_loss_fn(self.discriminator(fake, training=True))
         return g_loss, {"g_loss": g_loss}
 
     def after_discriminator_step(self):

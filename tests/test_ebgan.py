@@ -122,7 +122,7 @@ def test_margin_and_pt_weight_round_trip(tmp_path):
     [
         (dict(margin=0.0), "margin must be positive"),
         (dict(pt_weight=-0.1), "pt_weight"),
-        (dict(generator_loss="minimax"), "takes no generator_loss"),
+        (dict(generator_loss="minimax"), "unknown generator loss .minimax. for ebgan: use one of energy"),
         (dict(image_shape=(30, 30, 1)), "ebgan takes"),
     ],
 )
