@@ -6,8 +6,11 @@ Paper: https://arxiv.org/abs/1406.2661. The MNIST networks of the paper's releas
     D: dropout 0.2 -> maxout 240 units x 5 pieces -> dropout 0.5 -> maxout 240 x 5
        -> dropout 0.5 -> one logit
 
-trained with SGD (learning rate 0.1 decayed by a factor 1.000004 per step, momentum 0.5) on
-batches of 100. For 2-D data (`image_shape=(2,)`) the same shapes are used with small widths and
+with the code's weight initialisation (uniform on +-0.05 in G, +-0.005 in D) and its max-norm
+constraint on D (every column of a D weight matrix kept at norm <= 1.9365), trained with SGD
+(learning rate 0.1 decayed by a factor 1.000004 per step, momentum 0.5) on batches of 100.
+The constraint is what keeps that large learning rate stable: without it D's weights blow up
+within the first epoch. For 2-D data (`image_shape=(2,)`) the same shapes are used with small widths and
 a linear output, as in the mixture-of-Gaussians studies that followed the paper.
 """
 
@@ -22,12 +25,19 @@ from models.gan import GAN
 class Maxout(keras.layers.Layer):
     """A dense layer of `units` maxout units with `pieces` linear pieces each."""
 
-    def __init__(self, units, pieces, kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(
+        self, units, pieces, kernel_initializer="glorot_uniform", kernel_constraint=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.units = units
         self.pieces = pieces
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.dense = keras.layers.Dense(units * pieces, kernel_initializer=self.kernel_initializer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.dense = keras.layers.Dense(
+            units * pieces,
+            kernel_initializer=self.kernel_initializer,
+            kernel_constraint=self.kernel_constraint,
+        )
 
     def build(self, input_shape):
         self.dense.build(input_shape)
@@ -46,17 +56,25 @@ class Maxout(keras.layers.Layer):
             "units": self.units,
             "pieces": self.pieces,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
         }
 
 
+MAX_COLUMN_NORM = 1.9365  # D's weight constraint in the paper's code
+
+
 def build_generator(image_shape, latent_dim, hidden):
+    init = keras.initializers.RandomUniform(-0.05, 0.05)
     latent = keras.Input((latent_dim,), name="latent")
     x = latent
     for i in range(2):
-        x = keras.layers.Dense(hidden, activation="relu", name=f"hidden_{i}")(x)
+        x = keras.layers.Dense(hidden, activation="relu", kernel_initializer=init, name=f"hidden_{i}")(x)
     is_image = len(image_shape) > 1
     x = keras.layers.Dense(
-        int(np.prod(image_shape)), activation="sigmoid" if is_image else None, name="output"
+        int(np.prod(image_shape)),
+        activation="sigmoid" if is_image else None,
+        kernel_initializer=init,
+        name="output",
     )(x)
     x = keras.layers.Reshape(image_shape)(x)
     return keras.Model(latent, x, name="generator")
@@ -66,10 +84,14 @@ def build_discriminator(image_shape, units, pieces, input_dropout, hidden_dropou
     sample = keras.Input(image_shape, name="sample")
     x = keras.layers.Flatten()(sample)
     x = keras.layers.Dropout(input_dropout)(x)
+    init = keras.initializers.RandomUniform(-0.005, 0.005)
+    constraint = keras.constraints.MaxNorm(MAX_COLUMN_NORM, axis=0)
     for i in range(2):
-        x = Maxout(units, pieces, name=f"maxout_{i}")(x)
+        x = Maxout(units, pieces, init, constraint, name=f"maxout_{i}")(x)
         x = keras.layers.Dropout(hidden_dropout)(x)
-    logit = keras.layers.Dense(1, name="logit")(x)
+    logit = keras.layers.Dense(
+        1, kernel_initializer=init, kernel_constraint=constraint, name="logit"
+    )(x)
     return keras.Model(sample, logit, name="discriminator")
 
 

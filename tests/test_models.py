@@ -12,12 +12,15 @@ from models.errors import GanZooError
 NAMES = models.names()
 
 
-def tiny_data(model, steps=4, batch=16, seed=0):
-    """`steps` batches of random samples in the model's output range, sized for its d_steps."""
+def tiny_data(model, steps=4, batch=16, seed=0, bright=False):
+    """`steps` batches of random samples in the model's output range, sized for its d_steps;
+    `bright` keeps them in the top quarter of the range, far from an untrained generator's."""
     rng = np.random.default_rng(seed)
     per_step = batch * model.d_steps
     shape = (steps * per_step, *model.generator.outputs[0].shape[1:])
     low, high = model.output_range or (-2.0, 2.0)
+    if bright:
+        low = high - (high - low) / 4
     x = rng.uniform(low, high, shape).astype("float32")
     return tf.data.Dataset.from_tensor_slices(x).batch(per_step, drop_remainder=True)
 
@@ -70,8 +73,8 @@ def test_two_tiny_epochs_move_both_networks(name):
 def test_discriminator_loss_falls_against_a_frozen_generator(name):
     model = build(name, compile_kwargs={"g_optimizer": keras.optimizers.SGD(0.0)})
     g_before = weights_of(model.generator)
-    data = tiny_data(model, steps=2, batch=32).cache()
-    history = model.fit(data, epochs=15, verbose=0).history
+    data = tiny_data(model, steps=2, batch=32, bright=True).cache()
+    history = model.fit(data, epochs=40, verbose=0).history
     assert not changed(g_before, weights_of(model.generator))
     first, last = np.mean(history["d_loss"][:3]), np.mean(history["d_loss"][-3:])
     assert last < first - 0.2 * abs(first)
@@ -282,3 +285,14 @@ def test_zoo_refuses_unknown_presets():
     assert zoo.list() == sorted(zoo.PRESETS)
     with pytest.raises(GanZooError, match="unknown preset 'dcgan_imagenet'"):
         zoo.load("dcgan_imagenet")
+
+
+def test_mlp_gan_keeps_discriminator_columns_within_the_papers_norm():
+    model = build("mlp_gan", compile_kwargs={"d_optimizer": keras.optimizers.SGD(50.0)})
+    model.fit(tiny_data(model, steps=3), epochs=1, verbose=0)
+    kernels = [w for w in model.discriminator.trainable_weights if len(w.shape) == 2]
+    assert len(kernels) == 3
+    for kernel in kernels:
+        norms = np.linalg.norm(kernel.numpy(), axis=0)
+        assert norms.max() <= 1.9365 + 1e-4
+    assert np.isclose(np.linalg.norm(kernels[0].numpy(), axis=0).max(), 1.9365, atol=1e-3)  # it binds
