@@ -18,6 +18,7 @@ setup(
         "tensorboard",
         "absl-py",
         "numpy",
+        "scipy",
     ],
     extras_require={"test": ["pytest>=7"]},
 )

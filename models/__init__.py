@@ -3,5 +3,6 @@
 from models.errors import GanZooError
 from models.gan import GAN
 from models.registry import REGISTRY, family, get, names
+from models.saving import load
 
-__all__ = ["GAN", "GanZooError", "REGISTRY", "family", "get", "names"]
+__all__ = ["GAN", "GanZooError", "REGISTRY", "family", "get", "load", "names"]

@@ -212,19 +212,41 @@ class GAN(keras.Model):
         # uninterrupted one would have drawn.
         return self._trainable_variables + self._non_trainable_variables + [self.seed_generator.state]
 
+    def _layer_seed_states(self):
+        """The states of the networks' random layers (e.g. Dropout's SeedGenerator).
+
+        Keras leaves them out of the weights (`variables` has them, `weights` does not); they are
+        saved with the GAN's own values so that a resumed run draws the same dropout masks.
+        """
+        own = {id(v) for v in self._state_variables()}
+        weights = {id(v) for v in self.weights}
+        return [v for v in self.variables if id(v) not in weights and id(v) not in own]
+
     def save_own_variables(self, store):
-        for i, variable in enumerate(self._state_variables()):
+        for i, variable in enumerate(self._state_variables() + self._layer_seed_states()):
             store[str(i)] = variable
 
     def load_own_variables(self, store):
         variables = self._state_variables()
-        if len(store.keys()) != len(variables):
+        seed_states = self._layer_seed_states()
+        # Files saved before the layers' seed states were included hold only `variables`.
+        if len(store.keys()) not in (len(variables), len(variables) + len(seed_states)):
             raise GanZooError(
                 f"the weights file holds {len(store.keys())} values for {self.name}, which has "
-                f"{len(variables)}: it was saved by another model"
+                f"{len(variables) + len(seed_states)}: it was saved by another model"
             )
+        if len(store.keys()) > len(variables):
+            variables = variables + seed_states
         for i, variable in enumerate(variables):
             variable.assign(store[str(i)])
+
+    def load_weights(self, filepath, *args, **kwargs):
+        """`keras.Model.load_weights`, failing with one `GanZooError` that names the file when
+        it is missing, truncated, tampered with (a `<file>.sha256` next to it disagrees) or was
+        saved by another model."""
+        from models import saving
+
+        saving.load_weights(self, filepath, lambda path: super(GAN, self).load_weights(path, *args, **kwargs))
 
     def _base_config(self):
         """The arguments every family shares; families add their own to it."""

@@ -1,5 +1,6 @@
 """The trainer and the CLI end to end, on a small Fashion-MNIST folder the test writes."""
 
+import errno
 import json
 import os
 import subprocess
@@ -36,9 +37,14 @@ def test_train_writes_every_artifact(fashion_dir, tmp_path):
     assert result.epochs_run == 1
     assert all(np.isfinite(v[0]) for v in result.history.values())
     for name in ("run.json", "final.weights.h5", "model.keras", "samples.png",
-                 "samples/epoch_0001.png", "checkpoints/latest.weights.h5",
+                 "final.weights.h5.sha256", "model.keras.sha256",
+                 "samples/epoch_0001.png", "checkpoints/step-00000003.weights.h5",
                  "checkpoints/training_metadata.json"):
         assert (logdir / name).is_file(), name
+    meta = json.loads((logdir / "checkpoints/training_metadata.json").read_text())
+    assert meta["weights"] == "step-00000003.weights.h5" and meta["epoch"] == 1
+    assert meta["previous"]["weights"] == "step-00000000.weights.h5"  # the step-0 checkpoint
+    assert not [f for f in os.listdir(logdir) + os.listdir(logdir / "checkpoints") if "tmp" in f]
     assert os.listdir(logdir / "train")[0].startswith("events.out.tfevents")
     assert os.listdir(logdir / "images")[0].startswith("events.out.tfevents")
     # a 3x3 grid of 28x28 grey images with 1-pixel borders
@@ -132,12 +138,64 @@ def run_cli(*args):
         (["--image_size", "30"], "error: dcgan takes images of side"),
         (["--model", "dcgan", "--dataset", "ring8"], "error: dcgan takes square images"),
         (["extra"], "error: unexpected arguments extra"),
+        (["--checkpoint_every", "-1"], "error: --checkpoint_every must be 0 (epoch ends only) or a number of steps"),
+        (["--on_divergence", "ignore"], "error: unknown --on_divergence 'ignore': use one of stop, rollback"),
+        (["--dataset", "{tmp}/empty"], "error: folder '{tmp}/empty' has no .png/.jpg/.jpeg/.bmp/.gif images"),
+        (["--dataset", "{tmp}/mixed"], "error: images differ in size: '{tmp}/mixed/a.png' is (28, 28, 1) but '{tmp}/mixed/b.png' is (32, 32, 1) (h, w, c): pass --image_size"),
+        (["--dataset", "{tmp}/mixed", "--image_size", "30", "--batch_size", "2"], "error: dcgan takes images of side"),
+        (["--dataset", "{tmp}/mixed", "--image_size", "28", "--batch_size", "3"], "error: batch_size 3 is larger than the 2 examples of '{tmp}/mixed'"),
+        (["--strategy", "horovod"], "error: unknown strategy 'horovod'"),
+        (["--logdir", "{tmp}/blocker/run"], "error: cannot write to logdir {tmp}/blocker/run"),
     ],
 )
 def test_cli_bad_input_gives_one_clear_line(fashion_dir, tmp_path, args, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "mixed").mkdir()
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    for name, side in (("a.png", 28), ("b.png", 32)):
+        (tmp_path / "mixed" / name).write_bytes(tf.io.encode_png(np.zeros((side, side, 1), np.uint8)).numpy())
+    args = [arg.format(tmp=tmp_path) for arg in args]
     exit_message = run_cli("--logdir", str(tmp_path / "run"), "--steps_per_epoch", "1", *args)
+    message = message.format(tmp=tmp_path)
     assert exit_message is not None and exit_message.startswith(message), exit_message
     assert "\n" not in exit_message
+
+
+def test_cli_logdir_of_another_model(fashion_dir, tmp_path):
+    assert run_cli("--logdir", str(tmp_path / "run"), "--steps_per_epoch", "1", "--epochs", "1",
+                   "--batch_size", "8", "--nojit_compile", "--samples", "1") is None
+    wgan = ("--logdir", str(tmp_path / "run"), "--model", "wgan", "--batch_size", "8", "--steps_per_epoch", "1")
+    exit_message = run_cli(*wgan)
+    assert exit_message == (f"error: logdir {tmp_path / 'run'} holds a run with model='dcgan', not 'wgan'; "
+                            "pass another --logdir or delete that one")
+    # checkpoints of another model without their run.json
+    os.remove(tmp_path / "run" / "run.json")
+    exit_message = run_cli(*wgan)
+    assert exit_message == (f"error: {tmp_path / 'run/checkpoints/training_metadata.json'} is a checkpoint "
+                            "of 'dcgan', not 'wgan': pass another --logdir or delete that folder")
+    assert not (tmp_path / "run" / "run.json").exists()  # refused before claiming the logdir
+
+
+def test_cli_disk_full_while_saving_keeps_the_last_checkpoint(fashion_dir, tmp_path, monkeypatch):
+    logdir = tmp_path / "run"
+    small = ("--logdir", str(logdir), "--steps_per_epoch", "2", "--batch_size", "8", "--nojit_compile",
+             "--samples", "1")
+    assert run_cli(*small, "--epochs", "1") is None
+    checkpoints = {name: (logdir / "checkpoints" / name).read_bytes() for name in os.listdir(logdir / "checkpoints")}
+
+    def disk_full(self, path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"the first bytes")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(models.GAN, "save_weights", disk_full)
+    exit_message = run_cli(*small, "--epochs", "2")
+    assert exit_message == (f"error: the disk is full: could not write {logdir}/checkpoints/step-00000004.weights.h5; "
+                            "the previous files are intact: free some space and run the same command to resume")
+    assert {name: (logdir / "checkpoints" / name).read_bytes() for name in os.listdir(logdir / "checkpoints")} == checkpoints
+    monkeypatch.undo()
+    assert run_cli(*small, "--epochs", "2") is None  # space freed: the same command resumes
+    assert json.loads((logdir / "checkpoints/training_metadata.json").read_text())["global_step"] == 4
 
 
 def test_cli_missing_fashion_mnist_says_how_to_install(tmp_path, monkeypatch):
@@ -184,7 +242,8 @@ def test_cli_help_lists_models_and_datasets():
 def test_divergence_stops_before_the_checkpoint_is_touched(fashion_dir, tmp_path):
     logdir = tmp_path / "run"
     train(tiny(logdir, epochs=1))
-    checkpoint = logdir / "checkpoints" / "latest.weights.h5"
+    meta = json.loads((logdir / "checkpoints/training_metadata.json").read_text())
+    checkpoint = logdir / "checkpoints" / meta["weights"]
     good = checkpoint.read_bytes()
     with pytest.raises(GanZooError, match=r"training diverged: \w+ became (nan|inf) at generator step \d+ \(epoch 2\)"):
         train(tiny(logdir, epochs=2, d_learning_rate=1e30, g_learning_rate=1e30))

@@ -96,6 +96,28 @@ class CodeTraversal(keras.callbacks.Callback):
             self._writer.close()
 
 
+class TensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard callback, with the epoch's scalars flushed to disk at its end.
+
+    Keras leaves them in the writer's queue (flushed every 2 minutes); a run killed in the next
+    epoch would lose them although its checkpoint holds that epoch.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        for writer in self._writers.values():  # Keras' writers ("train", "val") made so far
+            writer.flush()
+
+
+class TrainingDiverged(GanZooError):
+    """A tracked value became NaN or Inf (`loss`) at generator step `step`."""
+
+    def __init__(self, message, loss=None, step=None):
+        super().__init__(message)
+        self.loss = loss
+        self.step = step
+
+
 class StopOnDivergence(keras.callbacks.Callback):
     """Stops training at the first non-finite tracked value, before anything is saved.
 
@@ -116,9 +138,94 @@ class StopOnDivergence(keras.callbacks.Callback):
             value = float(np.mean(value))
             if not np.isfinite(value):
                 step = int(self.model.g_optimizer.iterations.numpy())
-                raise GanZooError(
+                raise TrainingDiverged(
                     f"training diverged: {name} became {value} at generator step {step} "
                     f"(epoch {self._epoch + 1}); the last good checkpoint in "
                     f"{self.checkpoint_dir} is untouched: lower --d_learning_rate / "
-                    "--g_learning_rate and run the same command to resume from it"
+                    "--g_learning_rate and run the same command to resume from it, or pass "
+                    "--on_divergence rollback",
+                    loss=name, step=step,
                 )
+
+
+class EvaluateEvery(keras.callbacks.Callback):
+    """Measures the generator every `every` epochs and logs it to TensorBoard (run `eval`).
+
+    Images: FCD between `n` samples and the test split on the zoo classifier's features
+    (`train.classifier`), tag `fcd`, next to the real-data floor at the same N (training images
+    against the same test images), tag `fcd_floor`. 2-D mixtures: mode coverage of 2,500
+    samples, tags `modes_covered`, `high_quality` and `reverse_kl` (see `train.metrics`).
+    Everything real (test features, the floor) is computed once, at the start of training; a
+    missing classifier stops training before the first epoch with the command that trains one.
+    """
+
+    def __init__(self, logdir, every, dataset, data_dir=None, n=2000, seed=0, classifier=None):
+        super().__init__()
+        if every is not None and every < 1:
+            raise GanZooError(f"--eval_every must be at least 1, got {every}")
+        self.logdir = logdir
+        self.every = every
+        self.dataset = dataset
+        self.data_dir = data_dir
+        self.n = n
+        self.seed = seed
+        self.classifier = classifier
+        self.history = []  # (epoch, {tag: value}) of every evaluation, for tests and notebooks
+        self._writer = None
+        self._extractor = None
+        self._mixture = None
+        self._test_stats = None
+        self._floor = None
+
+    @classmethod
+    def for_run(cls, every, logdir, dataset, data_dir=None, seed=0):
+        """[the callback] when `every` is set, else []: what the trainer splices into its list."""
+        return [] if every is None else [cls(logdir, every, dataset, data_dir=data_dir, seed=seed)]
+
+    def on_train_begin(self, logs=None):
+        # Imported here: the trainer imports this module, and evaluation needs none of it
+        # unless asked for.
+        from train import classifier, data, evaluate, metrics
+
+        self._writer = tf.summary.create_file_writer(os.path.join(self.logdir, "eval"))
+        if self._extractor is not None or self._mixture is not None:
+            return  # a resumed fit() of the same run: the real statistics are already here
+        shape = tuple(self.model.generator.output_shape[1:])
+        if len(shape) == 1:
+            self._mixture = data.mixture(self.dataset)
+            return
+        self._extractor = classifier.load(self.dataset, self.classifier)
+        train, _ = evaluate.real_images(self.dataset, "train", shape, self.data_dir)
+        test, _ = evaluate.real_images(self.dataset, "test", shape, self.data_dir)
+        rng = np.random.default_rng(self.seed)
+        train = train[rng.permutation(len(train))[: self.n]]
+        test_features = self._extractor(test)[0]
+        self._test_stats = metrics.gaussian_statistics(test_features)
+        self._floor = metrics.frechet_distance(
+            *metrics.gaussian_statistics(self._extractor(train)[0]), *self._test_stats)
+
+    def evaluate_now(self):
+        """{tag: value} for the generator as it is now."""
+        from train import metrics
+
+        if self._extractor is None:
+            points = self.model.generate(2500, seed=self.seed)
+            coverage = metrics.mode_coverage(points, self._mixture.means, self._mixture.std)
+            return {key: float(coverage[key]) for key in ("modes_covered", "high_quality", "reverse_kl")}
+        features = self._extractor(self.model.generate(self.n, seed=self.seed))[0]
+        fcd = metrics.frechet_distance(*metrics.gaussian_statistics(features), *self._test_stats)
+        return {"fcd": fcd, "fcd_floor": self._floor}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        values = self.evaluate_now()
+        self.history.append((epoch + 1, values))
+        with self._writer.as_default():
+            for tag, value in values.items():
+                tf.summary.scalar(tag, value, step=epoch)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()

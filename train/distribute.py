@@ -12,6 +12,7 @@ The model, its optimizers and its metrics are created under `strategy.scope()` b
 
 import json
 import os
+import re
 
 import tensorflow as tf
 
@@ -129,3 +130,44 @@ def worker_logdir(strategy, logdir):
         return logdir
     resolver = strategy.cluster_resolver
     return os.path.join(logdir, "workers", f"{resolver.task_type}-{resolver.task_id}")
+
+
+def is_multi_worker(strategy):
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
+        strategy.extended._num_workers > 1  # noqa: SLF001 -- no public count of workers
+
+
+def newest_common_step(strategy, step):
+    """The newest checkpoint step that every worker holds, given this worker's newest `step`
+    (None: no checkpoint); `step` itself outside multi-worker runs.
+
+    Workers checkpoint at the same steps, but a kill can fall between two workers' saves of the
+    same step, so one may be a checkpoint ahead: it then resumes from its previous one. Every
+    worker must call this at the same point (it is a collective all-gather).
+    """
+    if not is_multi_worker(strategy):
+        return step
+    mine = -1 if step is None else int(step)
+    per_replica = strategy.run(lambda: tf.constant([mine], tf.int64))
+    steps = sorted(set(int(s) for s in strategy.gather(per_replica, axis=0).numpy()))
+    if steps[0] < 0 <= steps[-1]:
+        raise GanZooError(
+            "some workers have checkpoints and others none: restart every worker with the "
+            "logdir it had, or delete every worker's checkpoints to start over"
+        )
+    return None if steps[0] < 0 else steps[0]
+
+
+def lost_worker_error(error, checkpoint, checkpoint_dir):
+    """The GanZooError for a collective that failed because another worker died or hung.
+
+    TensorFlow's coordination service notices a worker that stops sending heartbeats and aborts
+    the collectives of the others (an UnavailableError), so they stop instead of waiting forever.
+    """
+    tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", str(error))))
+    who = f"worker {', '.join(tasks)}" if tasks else "another worker"
+    return GanZooError(
+        f"{who} of the multi-worker run stopped responding ({type(error).__name__}); restart "
+        f"every worker with the same command to resume from the checkpoint at {checkpoint} in "
+        f"{checkpoint_dir}"
+    )

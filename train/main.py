@@ -16,7 +16,8 @@ from absl import app, flags  # noqa: E402
 import models  # noqa: E402
 from models.errors import GanZooError  # noqa: E402
 from train import data, distribute  # noqa: E402
-from train.trainer import TrainConfig, train  # noqa: E402
+from train.checkpoint import TrainingInterrupted  # noqa: E402
+from train.trainer import MAX_ROLLBACKS, ON_DIVERGENCE, TrainConfig, train  # noqa: E402
 
 _DEFAULTS = TrainConfig()
 FLAGS = flags.FLAGS
@@ -40,6 +41,9 @@ flags.DEFINE_string("strategy", _DEFAULTS.strategy, f"Distribution strategy: {',
 flags.DEFINE_list("devices", None, "With --strategy mirrored: devices to mirror over, e.g. /gpu:0,/gpu:1.")
 flags.DEFINE_integer("virtual_devices", None, "With --strategy mirrored: split the CPU into N virtual devices.")
 flags.DEFINE_boolean("mixed_precision", _DEFAULTS.mixed_precision, "Compute in float16 (mixed_float16) with loss scaling.")
+flags.DEFINE_integer("checkpoint_every", _DEFAULTS.checkpoint_every, "Save a checkpoint every N training steps, besides every epoch end and on SIGTERM / Ctrl-C (0: epoch ends only).")
+flags.DEFINE_string("on_divergence", _DEFAULTS.on_divergence, f"When a loss becomes NaN/Inf: {' or '.join(ON_DIVERGENCE)} (roll back to the last checkpoint with halved learning rates, at most {MAX_ROLLBACKS} times).")
+flags.DEFINE_integer("eval_every", None, "Log FCD (mode coverage for 2-D data) to TensorBoard every N epochs.")
 
 
 def config_from_flags():
@@ -63,6 +67,9 @@ def config_from_flags():
         devices=tuple(FLAGS.devices) if FLAGS.devices else None,
         virtual_devices=FLAGS.virtual_devices,
         mixed_precision=FLAGS.mixed_precision,
+        checkpoint_every=FLAGS.checkpoint_every,
+        on_divergence=FLAGS.on_divergence,
+        eval_every=FLAGS.eval_every,
     )
 
 
@@ -71,8 +78,14 @@ def main(argv):
         sys.exit(f"error: unexpected arguments {' '.join(argv[1:])}; flags look like --model dcgan")
     try:
         result = train(config_from_flags())
+    except TrainingInterrupted as e:
+        # SIGTERM / Ctrl-C: the checkpoint is saved; exit as the signal's default action would.
+        print(f"stopped: {e}", file=sys.stderr)
+        sys.exit(128 + e.signum)
     except GanZooError as e:
         sys.exit(f"error: {e}")
+    if result.resumed_from is not None:
+        print(f"resumed from the checkpoint at {result.resumed_from.describe()}")
     if result.epochs_run == 0:
         print(f"{result.logdir} already holds {FLAGS.epochs} epochs; raise --epochs to train on.")
     print(f"final weights: {result.files['weights']}")

@@ -5,18 +5,26 @@
 The logdir receives:
 
     run.json                 the run's configuration (a second run with another model refuses it)
-    checkpoints/             the last epoch's full state (weights, both optimizers, noise state,
-                             epoch counter); the same command resumes from it
+    checkpoints/             the full training state (weights, both optimizers, noise state,
+                             position in the data) every --checkpoint_every steps, at every
+                             epoch end and on SIGTERM / Ctrl-C; the same command resumes from
+                             it exactly (see train/checkpoint.py)
     train/ images/           TensorBoard scalars (d_loss, g_loss, D(x), D(G(z)), learning rate)
                              and the sample grid of every epoch
     samples/epoch_NNNN.png   the sample grid of every epoch
     samples.png              the final sample grid
     final.weights.h5         the final weights (`model.load_weights`)
-    model.keras              the final model (`keras.saving.load_model`)
+    model.keras              the final model (`models.load`, i.e. `keras.saving.load_model`)
+    *.sha256                 checksums of the two (`sha256sum -c`), checked when they are loaded
+
+Every file is written under a temporary name and then renamed, so a kill at any moment leaves
+the previous version or the new one, never a truncated file.
 """
 
 import dataclasses
+import glob
 import json
+import logging
 import os
 import tempfile
 from typing import Optional
@@ -26,11 +34,19 @@ import tensorflow as tf
 
 import models
 from models.errors import GanZooError
+from models import saving
 from train import data, distribute
-from train.callbacks import SampleGrid, StopOnDivergence
+from train.callbacks import (EvaluateEvery, SampleGrid, StopOnDivergence, TensorBoard,
+                             TrainingDiverged)
+from train.checkpoint import (GracefulStop, Position, TrainingCheckpoint, save_atomically,
+                              write_json_atomically, write_text_atomically)
 from train.images import write_png
 
 CHECKPOINTS = "checkpoints"
+ON_DIVERGENCE = ("stop", "rollback")
+MAX_ROLLBACKS = 3  # --on_divergence rollback halves the learning rates at most this often
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -57,6 +73,9 @@ class TrainConfig:
     mixed_precision: bool = False
     samples: int = 64
     verbose: object = "auto"
+    checkpoint_every: int = 500  # training steps between checkpoints (0: only at epoch ends)
+    on_divergence: str = "stop"  # or "rollback": back to the last checkpoint, halved learning rates
+    eval_every: Optional[int] = None  # FCD / mode coverage to TensorBoard every N epochs
 
     def resolved_logdir(self):
         return self.logdir or os.path.join("runs", f"{self.model}_{_dataset_tag(self.dataset)}")
@@ -69,6 +88,8 @@ class TrainResult:
     logdir: str
     epochs_run: int
     files: dict
+    resumed_from: Optional[Position] = None  # the checkpoint this run started from, if any
+    rollbacks: int = 0  # divergence roll-backs so far in this logdir
 
 
 def _dataset_tag(name):
@@ -92,6 +113,12 @@ def _check(config):
             raise GanZooError(f"--{flag} must be positive, got {value}")
     if config.image_size is not None and config.image_size < 1:
         raise GanZooError(f"--image_size must be positive, got {config.image_size}")
+    if config.checkpoint_every is None or config.checkpoint_every < 0:
+        raise GanZooError(f"--checkpoint_every must be 0 (epoch ends only) or a number of steps, "
+                          f"got {config.checkpoint_every}")
+    if config.on_divergence not in ON_DIVERGENCE:
+        raise GanZooError(f"unknown --on_divergence {config.on_divergence!r}: use one of "
+                          f"{', '.join(ON_DIVERGENCE)}")
 
 
 def _image_shape(config):
@@ -107,11 +134,49 @@ def _with_learning_rate(optimizer, learning_rate):
     return optimizer.__class__.from_config({**optimizer.get_config(), "learning_rate": learning_rate})
 
 
-def _set_learning_rates(model, config):
-    for optimizer, value in ((model.d_optimizer, config.d_learning_rate),
-                             (model.g_optimizer, config.g_learning_rate)):
-        if value is not None:
-            optimizer.learning_rate = value
+class _LearningRates:
+    """The learning rates of a run: the flags' (else the paper's) times the product of the
+    divergence roll-backs' halvings (`scale`, kept in the checkpoint).
+
+    A checkpoint holds a constant learning rate (an optimizer variable) but not a schedule, so
+    after a restore: a flag wins over the checkpoint's value; a schedule is the original one
+    scaled; a constant without a flag is the checkpoint's, rescaled only by a roll-back.
+    """
+
+    def __init__(self, model, config):
+        self.model = model
+        self.optimizers = [(model.d_optimizer, config.d_learning_rate), (model.g_optimizer, config.g_learning_rate)]
+        self.schedules = [_learning_rate_schedule(optimizer) for optimizer, _ in self.optimizers]
+        self.schedule_scale = 1.0
+
+    def apply(self, scale, restored_scale):
+        """Sets both learning rates for `scale`, the restored state having `restored_scale`."""
+        for (optimizer, flag), schedule in zip(self.optimizers, self.schedules):
+            if flag is not None:
+                optimizer.learning_rate = flag * scale
+            elif schedule is not None:
+                if scale != self.schedule_scale:
+                    optimizer.learning_rate = _scaled_schedule(schedule, scale)
+                    self.model.train_function = None  # the traced step holds the old constants
+            elif scale != restored_scale:
+                optimizer.learning_rate = float(optimizer.learning_rate) * scale / restored_scale
+        self.schedule_scale = scale
+
+
+def _learning_rate_schedule(optimizer):
+    """The optimizer's LearningRateSchedule, or None for a constant learning rate."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer's optimizer
+    schedule = inner._learning_rate  # Keras keeps either a variable or the schedule here
+    return schedule if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule) else None
+
+
+def _scaled_schedule(schedule, factor):
+    config = schedule.get_config()
+    if "initial_learning_rate" not in config:
+        raise GanZooError(f"cannot lower the learning rate of a {type(schedule).__name__} "
+                          "schedule: pass --d_learning_rate and --g_learning_rate")
+    config["initial_learning_rate"] *= factor
+    return type(schedule).from_config(config)
 
 
 def _claim_logdir(logdir, record):
@@ -135,38 +200,34 @@ def _claim_logdir(logdir, record):
                     f"logdir {logdir} holds a run with {key}={previous.get(key)!r}, not "
                     f"{record[key]!r}; pass another --logdir or delete that one"
                 )
+    # Checkpoints without their run.json: refuse those of another model before claiming.
+    checkpoint = TrainingCheckpoint(os.path.join(logdir, CHECKPOINTS), record["model"])
+    checkpoint.check_model()
+    for leftover in glob.glob(os.path.join(logdir, "tmp-*")):  # what a killed run was writing
+        os.remove(leftover)
     _write_json(path, record)
 
 
-def _completed_epochs(logdir):
-    """Epochs finished by an earlier run in `logdir` (what BackupAndRestore will restore)."""
-    path = os.path.join(logdir, CHECKPOINTS, "training_metadata.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return int(json.load(f)["epoch"])
-    except FileNotFoundError:
-        return 0
-    except (OSError, ValueError, KeyError, TypeError):
-        raise GanZooError(f"{path} is unreadable; delete the checkpoints folder to start over") from None
-
-
 def _write_json(path, obj):
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(temporary, path)
+    write_json_atomically(path, obj)
 
 
 def _save_atomically(save, path):
-    """Calls `save(temporary_path)` then renames, so `path` is never left half-written."""
-    directory, base = os.path.split(path)
-    temporary = os.path.join(directory, f"tmp-{os.getpid()}-{base}")
-    try:
-        save(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    """Calls `save(temporary_path)` then renames, so `path` is never left half-written (a
+    failure, e.g. a full disk, is a GanZooError naming `path`; the old file stays)."""
+    save_atomically(save, path)
+
+
+def _save_with_checksum(save, path):
+    """Writes `path` atomically, then its `path.sha256` companion (see models/saving.py).
+
+    The old checksum goes first, so that a kill in between leaves a file without a checksum,
+    never a file with a wrong one."""
+    companion = saving.checksum_path(path)
+    if os.path.exists(companion):
+        os.remove(companion)
+    save_atomically(save, path)
+    write_text_atomically(companion, saving.write_checksum_line(path))
 
 
 def build(config, image_shape, jit_compile=True):
@@ -235,48 +296,133 @@ def train(config: TrainConfig) -> TrainResult:
     )
 
     # One endless stream of batches, reshuffled every pass. A resumed run skips the batches the
-    # finished epochs consumed, so it sees the data an uninterrupted run would have seen.
+    # checkpointed steps consumed, so it sees the data an uninterrupted run would have seen.
     steps_per_epoch = config.steps_per_epoch or int(dataset.cardinality())
-    if steps_per_epoch > 0:
-        dataset = dataset.repeat().skip(_completed_epochs(logdir) * steps_per_epoch)
-    else:  # a stream of unknown length: one pass per epoch
+    if steps_per_epoch <= 0:  # a stream of unknown length: one pass per epoch
         steps_per_epoch = None
+    fresh = [dataset]
+
+    def stream(skip):
+        # A new pipeline for every fit: a reshuffling dataset object draws another order each
+        # time it is iterated again, a fresh one always the same order.
+        source = fresh.pop() if fresh else data.load(
+            config.dataset, "train", batch_size * d_steps, value_range=family.output_range,
+            image_shape=_image_shape(config), seed=config.seed, data_dir=config.data_dir)
+        return source.repeat().skip(skip) if steps_per_epoch else source
+
     reference = None
     if len(image_shape) == 1:
         reference = data.sample_mixture(config.dataset, 1000, seed=config.seed)
     sample_grid = SampleGrid(logdir, n=config.samples, seed=config.seed, reference=reference)
     checkpoint_dir = os.path.join(logdir, CHECKPOINTS)
+    checkpoint = TrainingCheckpoint(checkpoint_dir, config.model, steps_per_epoch,
+                                    every=config.checkpoint_every)
     callbacks = [
+        # First: a non-finite step raises before any other callback (the checkpoint) sees it.
         StopOnDivergence(checkpoint_dir),
-        # Keeps the previous checkpoint as a backup while writing the new one, and falls back
-        # to it when the newest cannot be read.
-        keras.callbacks.BackupAndRestore(
-            checkpoint_dir, delete_checkpoint=False, double_checkpoint=True
-        ),
         # Per-epoch scalars: with an integer update_freq, Keras records its epoch summaries
         # only when the step count happens to be a multiple of it.
-        keras.callbacks.TensorBoard(logdir, write_graph=False, update_freq="epoch"),
-        # After the restore: learning rates given now win over the checkpoint's.
-        keras.callbacks.LambdaCallback(on_train_begin=lambda logs: _set_learning_rates(model, config)),
+        TensorBoard(logdir, write_graph=False, update_freq="epoch"),
         sample_grid,
         *model.training_callbacks(logdir),
+        *EvaluateEvery.for_run(config.eval_every, logdir, config.dataset, config.data_dir, config.seed),
+        # Last: an epoch counts as done in the checkpoint once its grids and scalars are written.
+        checkpoint,
     ]
-    history = model.fit(
-        dataset,
-        epochs=config.epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks,
-        shuffle=False,  # train.data shuffles
-        verbose=config.verbose,
-    )
+
+    history = {}
+    # SIGTERM / Ctrl-C while training: the checkpoint callback saves at the end of the step and
+    # raises TrainingInterrupted.
+    with GracefulStop() as stop:
+        checkpoint.stop = stop
+        # In a multi-worker run all workers resume from the same step.
+        at_most = distribute.newest_common_step(strategy, checkpoint.latest_step())
+        position = checkpoint.restore(model, at_most=at_most)
+        resumed_from = position if checkpoint.found else None
+        if resumed_from is not None:
+            log.info("resuming from the checkpoint at %s", position.describe(steps_per_epoch))
+        learning_rates = _LearningRates(model, config)
+        learning_rates.apply(checkpoint.learning_rate_scale, checkpoint.learning_rate_scale)
+        if resumed_from is None:
+            checkpoint.save(model)  # step 0: something to roll back to, and proof the disk works
+        while True:
+            try:
+                _fit_from(model, checkpoint, stream, config, steps_per_epoch, callbacks, history)
+                break
+            except TrainingDiverged as diverged:
+                if config.on_divergence != "rollback":
+                    raise
+                _roll_back(model, checkpoint, learning_rates, diverged)
+            except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                    tf.errors.AbortedError, tf.errors.CancelledError) as error:
+                if not distribute.is_multi_worker(strategy):
+                    raise
+                raise distribute.lost_worker_error(error, checkpoint.last_saved.describe(
+                    steps_per_epoch), checkpoint_dir) from None
 
     files = {
         "weights": os.path.join(logdir, "final.weights.h5"),
         "model": os.path.join(logdir, "model.keras"),
         "samples": os.path.join(logdir, "samples.png"),
     }
-    _save_atomically(model.save_weights, files["weights"])
-    _save_atomically(model.save, files["model"])
+    _save_with_checksum(model.save_weights, files["weights"])
+    _save_with_checksum(model.save, files["model"])
     write_png(files["samples"], sample_grid.picture())
-    epochs_run = len(history.epoch)
-    return TrainResult(model, history.history, logdir, epochs_run, files)
+    epochs_run = len(next(iter(history.values()), []))
+    return TrainResult(model, history, logdir, epochs_run, files, resumed_from, checkpoint.rollbacks)
+
+
+def _fit_from(model, checkpoint, stream, config, steps_per_epoch, callbacks, history):
+    """Trains from `checkpoint.position` to the end of epoch `config.epochs`.
+
+    A position inside an epoch (a checkpoint taken every N steps or on SIGTERM) takes two `fit`
+    calls: one for the rest of that epoch, then one for the following epochs. Each skips the
+    batches the steps before it consumed. The histories of the calls are appended to `history`.
+    """
+    position = checkpoint.position
+    if position.step_in_epoch and not steps_per_epoch:
+        # A stream of unknown length cannot be entered in the middle: redo that epoch's pass
+        # (from the checkpoint's weights).
+        position = checkpoint.position = Position(position.epoch, 0, position.global_step)
+    while True:
+        partial = bool(position.step_in_epoch) and position.epoch < config.epochs
+        if partial and position.step_in_epoch >= steps_per_epoch:
+            # --steps_per_epoch was lowered since the checkpoint: that epoch is over.
+            position = checkpoint.position = Position(position.epoch + 1, 0, position.global_step)
+            partial = False
+        # With no epoch left, fit only runs the callbacks' begin and end (the sample grid).
+        fit = model.fit(
+            stream(position.global_step),
+            initial_epoch=min(position.epoch, config.epochs),
+            epochs=position.epoch + 1 if partial else config.epochs,
+            steps_per_epoch=steps_per_epoch - position.step_in_epoch if partial else steps_per_epoch,
+            callbacks=callbacks,
+            shuffle=False,  # train.data shuffles
+            verbose=config.verbose,
+        )
+        for name, values in fit.history.items():
+            history.setdefault(name, []).extend(values)
+        done = checkpoint.position.epoch >= config.epochs
+        if done or model.stop_training or checkpoint.position == position:
+            return  # finished, stopped by a callback, or nothing was left to do
+        position = checkpoint.position
+
+
+def _roll_back(model, checkpoint, learning_rates, diverged):
+    """--on_divergence rollback: back to the last checkpoint with both learning rates halved,
+    at most MAX_ROLLBACKS times per logdir. The halving is saved with the checkpoint at once."""
+    if checkpoint.rollbacks >= MAX_ROLLBACKS:
+        raise GanZooError(f"{diverged} (after {checkpoint.rollbacks} roll-backs with halved "
+                          "learning rates)") from None
+    position = checkpoint.restore(model)
+    restored_scale = checkpoint.learning_rate_scale
+    checkpoint.learning_rate_scale = restored_scale * 0.5
+    learning_rates.apply(checkpoint.learning_rate_scale, restored_scale)
+    checkpoint.rollbacks += 1
+    checkpoint.save(model)
+    log.warning(
+        "%s: rolled back to %s with halved learning rates (discriminator %.3g, generator %.3g); "
+        "roll-back %d of at most %d", str(diverged).split(";")[0],
+        position.describe(checkpoint.steps_per_epoch), float(model.d_optimizer.learning_rate),
+        float(model.g_optimizer.learning_rate), checkpoint.rollbacks, MAX_ROLLBACKS,
+    )
