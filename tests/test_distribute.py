@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 import models
+from loopback import free_ports
 from models.errors import GanZooError
 from train import distribute
 from train.trainer import TrainConfig, train
@@ -46,16 +46,6 @@ def test_every_zoo_model_trains_on_two_virtual_devices(fashion_dir, tmp_path):
     for name in models.names():
         assert report[name] == {"replicas": 2, "finite": True, "g_steps": 2}, (name, report[name])
     assert report["odd_batch"] == "batch size 15 does not split over 2 replicas: use a multiple of 2"
-
-
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def test_two_workers_on_loopback_train_and_agree(fashion_dir, tmp_path):

@@ -6,7 +6,6 @@ import keras
 import tensorflow as tf
 
 import models
-from losses import gan as gan_losses
 from models.errors import GanZooError
 
 NAMES = models.names()

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 import tensorflow as tf
 
 import models
+from loopback import free_ports
 from models.errors import GanZooError
 from train import callbacks as train_callbacks
 from train.checkpoint import Position, TrainingCheckpoint
@@ -355,16 +355,6 @@ def test_generate_after_loading_is_the_same_in_every_process(saved_model, tmp_pa
 
 
 # ------------------------------------------------------------------------------ multi-worker
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.mark.slow
 def test_a_dead_worker_stops_the_others_and_all_resume(fashion_dir, tmp_path):
     """Two workers on loopback; worker 1 is killed mid-epoch: worker 0 stops with one clear line

@@ -1,7 +1,6 @@
 """A real TensorBoard server on loopback finds a run's scalars and sample images."""
 
 import json
-import os
 import socket
 import subprocess
 import sys

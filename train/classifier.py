@@ -28,7 +28,6 @@ matters for garments.
 """
 
 import dataclasses
-import hashlib
 import json
 import os
 import shlex
@@ -43,6 +42,7 @@ import tensorflow as tf  # noqa: E402
 
 import zoo  # noqa: E402
 from models.errors import GanZooError  # noqa: E402
+from models.saving import sha256_of  # noqa: E402
 from train import data  # noqa: E402
 
 FEATURE_LAYER = "features"
@@ -84,14 +84,6 @@ def record_path(weights_path):
     weights_path = os.fspath(weights_path)
     stem = weights_path[: -len(".weights.h5")] if weights_path.endswith(".weights.h5") else weights_path
     return stem + ".json"
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class FeatureExtractor:
@@ -151,7 +143,7 @@ def load(dataset="fashion_mnist", path=None):
         config = record["config"]
     except (OSError, ValueError, KeyError) as e:
         raise GanZooError(f"{record_file} is unreadable ({e}): retrain with python -m train.classifier") from None
-    actual = sha256(path)
+    actual = sha256_of(path)
     if actual != record.get("sha256"):
         raise GanZooError(
             f"{path} has sha256 {actual[:12]}... but {record_file} records "
@@ -238,7 +230,7 @@ def train_classifier(config: ClassifierConfig, command=None):
         "parameters": int(model.count_params()),
         "command": command or f"python -m train.classifier --dataset {config.dataset} --epochs {config.epochs}",
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
-        "sha256": sha256(path),
+        "sha256": sha256_of(path),
         "weights_file": os.path.basename(path),
         "weights_bytes": os.path.getsize(path),
     }

@@ -56,9 +56,9 @@ class InceptionExtractor:
 
     def __init__(self, path=None):
         self.path = find_weights(path)
-        from train.classifier import sha256  # the same digest the zoo records for its own weights
+        from models.saving import sha256_of  # the same digest the zoo records for its own weights
 
-        self.sha256 = sha256(self.path)
+        self.sha256 = sha256_of(self.path)
         # weights=None: never let keras.applications reach for the network.
         network = keras.applications.InceptionV3(weights=None, include_top=True)
         try:
