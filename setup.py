@@ -5,12 +5,12 @@ from setuptools import setup
 setup(
     name="gan-zoo",
     version="0.1.0",
-    description="Reference GANs (GAN, DCGAN, InfoGAN, EBGAN, WGAN) that train with model.fit",
+    description="Reference GANs (GAN, DCGAN, InfoGAN, EBGAN, WGAN) that train with model.fit, with pretrained presets",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=["models", "losses", "train", "zoo"],
-    package_data={"zoo": ["weights/*.h5", "weights/*.json"]},
+    package_data={"zoo": ["weights/*.h5", "weights/*.json", "presets/*.json", "images/*.png"]},
     install_requires=[
         "tensorflow>=2.16,<3",
         "keras>=3.0",

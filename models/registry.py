@@ -2,6 +2,7 @@
 
 import inspect
 
+from models.baseline_dcgan import BaselineDCGAN
 from models.dcgan import DCGAN
 from models.ebgan import EBGAN
 from models.errors import GanZooError
@@ -16,6 +17,7 @@ REGISTRY = {
     "wgan_gp": WGANGP,
     "infogan": InfoGAN,
     "ebgan": EBGAN,
+    "baseline_dcgan": BaselineDCGAN,
 }
 
 

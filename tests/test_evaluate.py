@@ -12,8 +12,8 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
 
+from absl_cli import run_main
 from idx import write_fashion_mnist
 from models.errors import GanZooError
 from train import evaluate
@@ -55,14 +55,7 @@ def scalars(event_dir):
 
 def run_cli(*args):
     """Runs train.evaluate's main in this process with its own flags; returns the exit message."""
-    fv = flags.FlagValues()
-    evaluate.define_flags(fv)
-    argv = fv(["train.evaluate", *args])
-    try:
-        evaluate.main(argv, fv)
-    except SystemExit as e:
-        return str(e.code)
-    return None
+    return run_main(evaluate, *args)
 
 
 def test_evaluate_cli_writes_json_and_prints_a_table(dcgan_run, tmp_path, capsys):

@@ -1,0 +1,309 @@
+"""The pretrained zoo: publishing a run as a preset, loading it (from the repository or a URL),
+sampling it from the command line, and refusing damaged files and impossible overrides.
+
+Presets published here live in a temporary zoo (the module's folders are redirected), from
+runs of a few steps on the small IDX fixture; `test_published_presets` checks the real ones.
+"""
+
+import json
+import os
+import pathlib
+
+import h5py
+import numpy as np
+import pytest
+
+import models
+import zoo
+from absl_cli import run_main
+from idx import write_fashion_mnist
+from models.errors import GanZooError
+from train import evaluate
+from train.trainer import TrainConfig, train
+from zoo import publish, sample
+
+
+@pytest.fixture(scope="module")
+def small_fashion(tmp_path_factory):
+    folder = write_fashion_mnist(tmp_path_factory.mktemp("data") / "fashion-mnist")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GAN_ZOO_DATA_DIR", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def temporary_zoo(tmp_path_factory):
+    """The zoo's folders and catalogue redirected to an empty temporary zoo."""
+    root = tmp_path_factory.mktemp("zoo")
+    with pytest.MonkeyPatch.context() as patch:
+        for attribute, sub in (("PRESET_DIR", "presets"), ("WEIGHTS_DIR", "weights"),
+                               ("IMAGES_DIR", "images")):
+            patch.setattr(zoo, attribute, str(root / sub))
+        patch.setattr(zoo, "PRESETS", {})
+        yield root
+
+
+@pytest.fixture(scope="module")
+def published(small_fashion, temporary_zoo, tmp_path_factory):
+    """A DCGAN run of 3 steps published as preset `tiny_dcgan` (evaluated on 100 samples)."""
+    logdir = tmp_path_factory.mktemp("runs") / "dcgan"
+    train(TrainConfig(model="dcgan", epochs=1, batch_size=16, steps_per_epoch=3,
+                      logdir=str(logdir), jit_compile=False, samples=4, verbose=0))
+    entry = publish.publish(str(logdir), "tiny_dcgan", command="the command", wall_time_s=12.5, n=100)
+    return logdir, entry
+
+
+def weights_path(name="tiny_dcgan"):
+    return pathlib.Path(zoo.WEIGHTS_DIR) / zoo.info(name)["weights"]["file"]
+
+
+def test_publish_writes_weights_record_and_grid(published):
+    logdir, entry = published
+    record = json.loads((pathlib.Path(zoo.PRESET_DIR) / "tiny_dcgan.json").read_text())
+    assert record == entry and zoo.list() == ["tiny_dcgan"]
+    assert record["model"] == "dcgan" and record["dataset"] == "fashion_mnist"
+    assert record["training"]["command"] == "the command"
+    assert record["training"]["wall_time_s"] == 12.5 and record["training"]["epochs"] == 1
+    from models.saving import sha256_of
+
+    assert sha256_of(weights_path()) == record["weights"]["sha256"]
+    assert os.path.getsize(weights_path()) == record["weights"]["bytes"]
+    # Half precision, and no optimizer state: about half of the run's float32 network weights.
+    model, _ = evaluate.load_run(str(logdir))
+    float32_bytes = 4 * sum(int(np.prod(v.shape)) for v in model.weights)
+    assert record["weights"]["bytes"] < 0.6 * float32_bytes
+    with h5py.File(weights_path()) as f:
+        dtypes = set()
+        f.visititems(lambda name, item: dtypes.add(str(item.dtype)) if isinstance(item, h5py.Dataset) else None)
+    assert "float16" in dtypes and "float32" not in dtypes
+    fcd = record["metrics"]["fcd"]
+    assert fcd["value"] > fcd["floor"] > 0 and record["evaluation"]["n"] == 100
+    grid = (pathlib.Path(zoo.IMAGES_DIR) / "tiny_dcgan.png").read_bytes()
+    assert grid.startswith(b"\x89PNG")
+
+
+def test_load_gives_the_run_generator_and_discriminator(published):
+    logdir, _ = published
+    run_model, _ = evaluate.load_run(str(logdir))
+    gan = zoo.load("tiny_dcgan")
+    assert isinstance(gan, models.family("dcgan"))
+    for network in ("generator", "discriminator"):
+        for a, b in zip(getattr(run_model, network).weights, getattr(gan, network).weights):
+            # float16 storage: relative rounding of at most 2^-11
+            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=2 ** -10, atol=1e-7)
+    mine = gan.generate(16, seed=3)
+    np.testing.assert_allclose(mine, run_model.generate(16, seed=3), atol=0.02)
+    again = zoo.load("tiny_dcgan", compile=False).generate(16, seed=3)
+    assert np.array_equal(mine, again)
+
+
+def test_loaded_preset_continues_training(published, small_fashion):
+    from train import data
+
+    gan = zoo.load("tiny_dcgan")
+    d_before = [w.numpy().copy() for w in gan.discriminator.trainable_weights]
+    g_before = [w.numpy().copy() for w in gan.generator.trainable_weights]
+    images = data.load("fashion_mnist", "train", 16, value_range=gan.output_range)
+    history = gan.fit(images.take(2), epochs=1, verbose=0)
+    assert all(np.isfinite(history.history[k][0]) for k in ("d_loss", "g_loss"))
+    assert any(not np.array_equal(a, b.numpy()) for a, b in zip(d_before, gan.discriminator.trainable_weights))
+    assert any(not np.array_equal(a, b.numpy()) for a, b in zip(g_before, gan.generator.trainable_weights))
+
+
+def test_unknown_preset_lists_the_published_ones(published):
+    with pytest.raises(GanZooError, match=r"unknown preset 'nope'.*tiny_dcgan"):
+        zoo.load("nope")
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_damaged_weights_are_refused_by_name(published, damage):
+    path = weights_path()
+    original = path.read_bytes()
+    try:
+        if damage == "flip":
+            middle = len(original) // 2
+            path.write_bytes(original[:middle] + bytes([original[middle] ^ 1]) + original[middle + 1:])
+        else:
+            path.write_bytes(original[: len(original) // 3])
+        with pytest.raises(GanZooError, match=r"tiny_dcgan\.weights\.h5 of preset 'tiny_dcgan' is damaged"):
+            zoo.load("tiny_dcgan")
+    finally:
+        path.write_bytes(original)
+    zoo.load("tiny_dcgan", compile=False)  # intact again
+
+
+@pytest.fixture
+def url_preset(published, tmp_path, monkeypatch):
+    """tiny_dcgan as a preset whose weights are only at a (file://) URL."""
+    served = tmp_path / "served" / "tiny_url.weights.h5"
+    served.parent.mkdir()
+    served.write_bytes(weights_path().read_bytes())
+    entry = json.loads(json.dumps(zoo.info("tiny_dcgan")))
+    entry["name"] = "tiny_url"
+    entry["weights"] = {**entry["weights"], "file": "tiny_url.weights.h5", "url": served.as_uri()}
+    monkeypatch.setitem(zoo.PRESETS, "tiny_url", entry)
+    return served, tmp_path / "cache"
+
+
+def test_url_preset_is_fetched_once_into_the_cache(url_preset):
+    served, cache = url_preset
+    expected = zoo.load("tiny_dcgan", compile=False).generate(4, seed=0)
+    first = zoo.load("tiny_url", cache_dir=str(cache), compile=False)
+    cached = cache / zoo.CACHE_SUBDIR / "tiny_url.weights.h5"
+    assert cached.read_bytes() == served.read_bytes()
+    served.unlink()  # the second load must not need the URL
+    second = zoo.load("tiny_url", cache_dir=str(cache), compile=False)
+    assert np.array_equal(first.generate(4, seed=0), expected)
+    assert np.array_equal(second.generate(4, seed=0), expected)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "other_file"])
+def test_bad_download_fails_and_is_not_kept(url_preset, damage):
+    served, cache = url_preset
+    if damage == "truncated":
+        served.write_bytes(served.read_bytes()[:1000])
+    else:
+        served.write_bytes(b"not the published weights")
+    with pytest.raises(GanZooError, match=r"downloaded for preset 'tiny_url'.*sha256 mismatch"):
+        zoo.load("tiny_url", cache_dir=str(cache))
+    assert not (cache / zoo.CACHE_SUBDIR / "tiny_url.weights.h5").exists()
+
+
+def test_unreachable_url_says_what_to_do(url_preset):
+    served, cache = url_preset
+    served.unlink()
+    with pytest.raises(GanZooError, match=r"cannot fetch the weights of preset 'tiny_url'.*copy the file"):
+        zoo.load("tiny_url", cache_dir=str(cache))
+
+
+def test_missing_weights_without_url(published, monkeypatch):
+    entry = {**zoo.info("tiny_dcgan"), "name": "gone"}
+    entry["weights"] = {**entry["weights"], "file": "gone.weights.h5"}
+    monkeypatch.setitem(zoo.PRESETS, "gone", entry)
+    with pytest.raises(GanZooError, match=r"weights of preset 'gone' are missing.*git checkout"):
+        zoo.load("gone")
+
+
+# ------------------------------------------------------------------ InfoGAN preset, by hand
+@pytest.fixture(scope="module")
+def infogan_preset(temporary_zoo):
+    """An (untrained) InfoGAN stored as preset `tiny_infogan` with 10 categories, 2 codes."""
+    model = models.get("infogan", seed=0)
+    target = pathlib.Path(zoo.WEIGHTS_DIR) / "tiny_infogan.weights.h5"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    full = target.parent / "full.weights.h5"
+    model.save_weights(str(full))
+    publish.write_half_precision(str(full), str(target))
+    from models.saving import sha256_of
+
+    zoo.PRESETS["tiny_infogan"] = {
+        "name": "tiny_infogan", "model": "infogan", "dataset": "fashion_mnist",
+        "config": evaluate._json_safe(model.get_config()),
+        "weights": {"file": target.name, "sha256": sha256_of(target), "url": None},
+    }
+    return model
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"categorical_dims": [12]}, r"trained with categorical_dims=\[10\], not categorical_dims=\[12\]"),
+    ({"continuous_dims": 3}, r"trained with continuous_dims=2, not continuous_dims=3"),
+    ({"noise_dim": 10}, r"trained with noise_dim=62, not noise_dim=10"),
+])
+def test_infogan_code_count_must_match_the_preset(infogan_preset, override, message):
+    with pytest.raises(GanZooError, match=message):
+        zoo.load("tiny_infogan", **override)
+
+
+def test_overrides_that_keep_the_shapes_are_taken(infogan_preset):
+    gan = zoo.load("tiny_infogan", lambda_cont=0.5, compile=False)
+    assert gan.lambda_cont == 0.5
+    with pytest.raises(GanZooError, match=r"has no setting colour"):
+        zoo.load("tiny_infogan", colour=1)
+
+
+def run_sample(*args):
+    return run_main(sample, *args)
+
+
+def png_shape(path):
+    import tensorflow as tf
+
+    return tuple(tf.io.decode_png(pathlib.Path(path).read_bytes()).shape)
+
+
+def test_sample_cli_writes_the_same_grid_for_the_same_seed(published, tmp_path):
+    a, b, c = (tmp_path / f"{x}.png" for x in "abc")
+    assert run_sample("--preset", "tiny_dcgan", "--n", "12", "--columns", "4", "--out", str(a)) is None
+    run_sample("--preset", "tiny_dcgan", "--n", "12", "--columns", "4", "--out", str(b))
+    run_sample("--preset", "tiny_dcgan", "--n", "12", "--columns", "4", "--seed", "1", "--out", str(c))
+    assert png_shape(a) == (3 * 29 + 1, 4 * 29 + 1, 1)
+    assert a.read_bytes() == b.read_bytes() != c.read_bytes()
+
+
+def test_sample_cli_draws_the_infogan_traversal(infogan_preset, tmp_path):
+    out = tmp_path / "code1.png"
+    assert run_sample("--preset", "tiny_infogan", "--traversal", "--code", "1", "--out", str(out)) is None
+    assert png_shape(out) == (10 * 29 + 1, 10 * 29 + 1, 1)  # 10 categories x 10 code values
+    assert "continuous codes" in run_sample("--preset", "tiny_infogan", "--traversal", "--code", "2",
+                                            "--out", str(out))
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "name a preset with --preset"),
+    (("--preset", "nope"), "unknown preset 'nope'"),
+    (("--preset", "tiny_dcgan", "--traversal"), "--traversal is for InfoGAN presets"),
+    (("--preset", "tiny_dcgan", "--out", "grid.jpg"), "must name a .png file"),
+    (("--preset", "tiny_dcgan", "--out", "/no/such/folder/grid.png"), "does not exist: create it"),
+    (("--preset", "tiny_dcgan", "--n", "0"), "--n must be at least 1"),
+])
+def test_sample_cli_bad_input(published, args, message):
+    error = run_sample(*args)
+    assert error.startswith("error: ") and message in error and "\n" not in error
+
+
+# ------------------------------------------------------------- the presets in the repository
+PUBLISHED = zoo._read_presets()
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_presets(name):
+    """Every preset in zoo/ loads offline from its checked file and reproduces the FCD of its
+    record (N = 10,000, seed 0: the same images and features) up to float rounding."""
+    entry = PUBLISHED[name]
+    path = os.path.join(os.path.dirname(zoo.__file__), "weights", entry["weights"]["file"])
+    from models.saving import sha256_of
+
+    assert sha256_of(path) == entry["weights"]["sha256"]
+    gan = zoo.load(name, compile=False) if name in zoo.PRESETS else None
+    if gan is None:  # the catalogue is redirected by this module's temporary zoo
+        gan = models.family(entry["model"]).from_config(dict(entry["config"]))
+        gan.load_weights(path)
+    samples = gan.generate(8, seed=0)
+    assert samples.shape == (8, *entry["image_shape"])
+    assert np.array_equal(samples, gan.generate(8, seed=0))
+    np.testing.assert_allclose(_fcd(gan, entry), entry["metrics"]["fcd"]["value"], rtol=1e-3)
+
+
+def _fcd(gan, entry):
+    """FCD as train.evaluate computes it: N generated images against the whole test split
+    (N = 10,000 = its size), features of the zoo classifier."""
+    from train import classifier, metrics
+
+    n, seed = entry["evaluation"]["n"], entry["evaluation"]["seed"]
+    test, _ = evaluate.real_images(entry["dataset"], "test", tuple(entry["image_shape"]), None)
+    assert n == len(test)
+    extractor = classifier.load(entry["dataset"])
+    fake_f, _ = extractor(gan.generate(n, seed=seed))
+    test_f, _ = extractor(test)
+    return metrics.frechet_distance_features(fake_f, test_f)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_train_evaluate_reproduces_the_record(name, tmp_path):
+    """`python -m train.evaluate --preset NAME`: every figure of the record, same seed."""
+    entry = PUBLISHED[name]
+    report = evaluate.evaluate(evaluate.EvalConfig(preset=name, output_dir=str(tmp_path), figures=False))
+    for metric, recorded in entry["metrics"].items():
+        if "value" in recorded:
+            np.testing.assert_allclose(report["metrics"][metric]["value"], recorded["value"], rtol=1e-3)
