@@ -6,7 +6,8 @@ With D(x) = sigmoid(logit(x)), the value function is
 
 D ascends V; written as a loss to minimise that is -V. G descends V (the `minimax` objective),
 or, as the paper recommends because log(1 - D(G(z))) saturates early in training, ascends
-log D(G(z)) (the `non_saturating` objective). Everything is computed from logits with softplus,
+log D(G(z)) (the `non_saturating` objective). `least_squares` swaps both losses for LSGAN's
+(losses/lsgan.py). Everything is computed from logits with softplus,
 which is exact and never takes the log of a rounded sigmoid:
 
     -log D(x)        = softplus(-logit)
@@ -15,6 +16,7 @@ which is exact and never takes the log of a rounded sigmoid:
 
 import tensorflow as tf
 
+from losses import lsgan
 
 
 def gan_discriminator_loss(real_logits, fake_logits):
@@ -46,7 +48,19 @@ def discriminator_accuracy_terms(real_logits, fake_logits):
     )
 
 
+# The generator objectives of the GAN family, the first being the default.
 GENERATOR_LOSSES = {
     "non_saturating": non_saturating_generator_loss,
     "minimax": minimax_generator_loss,
+    "least_squares": lsgan.least_squares_generator_loss,
+}
+
+
+
+# What each objective makes of the discriminator: its loss and the (d_real, d_fake) summary.
+# `least_squares` (LSGAN) replaces both players' losses.
+DISCRIMINATOR_LOSSES = {
+    "non_saturating": (gan_discriminator_loss, discriminator_accuracy_terms),
+    "minimax": (gan_discriminator_loss, discriminator_accuracy_terms),
+    "least_squares": (lsgan.least_squares_discriminator_loss, lsgan.mean_outputs),
 }

@@ -164,7 +164,7 @@ class EBGAN(GAN):
             "fake_energy": tf.reduce_mean(fake_energy),
         }
 
-    def generator_objective(self, fake, latent):
+    def generator_objective(self, fake, latent, real=None):
         """The energy of the fakes plus the pulling-away term on their embeddings."""
         fake_energy, embedding = self.energy(fake, training=True)
         pt = ebgan_losses.pulling_away_term(embedding)

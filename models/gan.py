@@ -9,14 +9,15 @@ Families change *what* is optimised, never the loop, by overriding small hooks:
 
     sample_latent(batch_size, seed)          the generator's input
     discriminator_objective(real, fake, latent) -> (loss, logs)
-    generator_objective(fake, latent)        -> (loss, logs)
+    generator_objective(fake, latent, real)  -> (loss, logs)
     discriminator_variables / generator_variables
     after_discriminator_step()               e.g. WGAN's weight clipping
     discriminator_iterations()               d_steps, or a schedule (WGAN's 100-step phases)
     training_callbacks(logdir)               e.g. InfoGAN's traversal figure in TensorBoard
     default_optimizers()                     the paper's optimizers, used by compile()
 
-`logs` maps tracker names (listed in `metric_names`) to scalars; they reach the progress bar,
+`real` is the step's batch of real samples, or `(samples, labels)` for a family whose
+`conditional` is true (the pipeline then yields labels). `logs` maps tracker names (listed in `metric_names`) to scalars; they reach the progress bar,
 `History` and TensorBoard through `keras.metrics.Mean` trackers.
 """
 
@@ -28,6 +29,12 @@ from losses import gan as gan_losses
 from models.errors import GanZooError
 
 LATENT_DISTRIBUTIONS = ("uniform", "normal")
+
+
+def _batch_size(real):
+    """The number of samples in `real` (a tensor, or a tuple whose first entry is the samples)."""
+    samples = tf.nest.flatten(real)[0]
+    return samples.shape[0] or tf.shape(samples)[0]
 
 
 def draw_noise(shape, seed, distribution="uniform"):
@@ -66,6 +73,7 @@ class GAN(keras.Model):
     output_range = (-1.0, 1.0)  # of the generator; families with other outputs override it
     default_batch_size = 64
     default_d_steps = 1
+    conditional = False  # True: trained on (samples, labels) batches
 
     def __init__(
         self,
@@ -100,6 +108,9 @@ class GAN(keras.Model):
                 f"{', '.join(self.generator_losses)}"
             )
         self._generator_loss_fn = self.generator_losses[self.generator_loss]
+        # The discriminator's loss that goes with the objective (LSGAN changes both players').
+        self._discriminator_loss_fn, self._discriminator_summary = gan_losses.DISCRIMINATOR_LOSSES.get(
+            self.generator_loss, gan_losses.DISCRIMINATOR_LOSSES["non_saturating"])
         self.latent_distribution = latent_distribution
         self.output_range = None if output_range is None else tuple(map(float, output_range))
         self.seed = seed
@@ -122,11 +133,11 @@ class GAN(keras.Model):
         """The discriminator's loss, -V(D, G), and what to track."""
         real_logits = self.discriminator(real, training=True)
         fake_logits = self.discriminator(fake, training=True)
-        d_loss = gan_losses.gan_discriminator_loss(real_logits, fake_logits)
-        d_real, d_fake = gan_losses.discriminator_accuracy_terms(real_logits, fake_logits)
+        d_loss = self._discriminator_loss_fn(real_logits, fake_logits)
+        d_real, d_fake = self._discriminator_summary(real_logits, fake_logits)
         return d_loss, {"d_loss": d_loss, "d_real": d_real, "d_fake": d_fake}
 
-    def generator_objective(self, fake, latent):
+    def generator_objective(self, fake, latent, real=None):
         """The generator's loss under the chosen objective."""
         fake_logits = self.discriminator(fake, training=True)
         g_loss = self._generator_loss_fn(fake_logits)
@@ -319,10 +330,18 @@ class GAN(keras.Model):
             self.trackers[name].update_state(value)
 
     def _real_slices(self, data):
-        real = data[0] if isinstance(data, (tuple, list)) else data
+        """The batch cut into one slice per discriminator step: samples, or (samples, labels)
+        for a conditional family."""
+        if isinstance(data, (tuple, list)):
+            real = tuple(data[:2]) if self.conditional else data[0]
+        elif self.conditional:
+            raise GanZooError(f"{self.name} is conditional: train it on (images, labels) batches, "
+                              "e.g. a labelled dataset such as fashion_mnist")
+        else:
+            real = data
         if self.d_steps == 1:
             return [real]
-        batch = real.shape[0]
+        batch = _batch_size(real)
         if batch is None:
             raise GanZooError(
                 f"with d_steps={self.d_steps} the batch size must be static: "
@@ -333,6 +352,8 @@ class GAN(keras.Model):
                 f"a batch of {batch} does not split into {self.d_steps} discriminator steps: "
                 f"feed batches of d_steps * batch_size samples"
             )
+        if self.conditional:
+            return list(zip(*(tf.split(part, self.d_steps) for part in real)))
         return tf.split(real, self.d_steps)
 
     def discriminator_iterations(self):
@@ -341,7 +362,7 @@ class GAN(keras.Model):
         return self.d_steps
 
     def _discriminator_update(self, real):
-        batch_size = real.shape[0] or tf.shape(real)[0]
+        batch_size = _batch_size(real)
         latent = self._replica_latent(batch_size)
         fake = self.generator(latent, training=True)
         with tf.GradientTape() as tape:
@@ -352,11 +373,11 @@ class GAN(keras.Model):
         self.after_discriminator_step()
         self._track(logs)
 
-    def _generator_update(self, batch_size):
-        latent = self._replica_latent(batch_size)
+    def _generator_update(self, real):
+        latent = self._replica_latent(_batch_size(real))
         with tf.GradientTape() as tape:
             fake = self.generator(latent, training=True)
-            g_loss, logs = self.generator_objective(fake, latent)
+            g_loss, logs = self.generator_objective(fake, latent, real)
             scaled = self.g_optimizer.scale_loss(self._scale_for_replicas(g_loss))
         variables = self.generator_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
@@ -369,15 +390,15 @@ class GAN(keras.Model):
             for i in range(iterations):
                 self._discriminator_update(slices[i % len(slices)])
         else:
-            stacked = tf.stack(slices)
+            stacked = tf.nest.map_structure(lambda *parts: tf.stack(parts), *slices)
 
             def update(i):
-                self._discriminator_update(tf.gather(stacked, i % len(slices)))
+                self._discriminator_update(
+                    tf.nest.map_structure(lambda t: tf.gather(t, i % len(slices)), stacked))
                 return (i + 1,)
 
             tf.while_loop(lambda i: i < iterations, update, (tf.constant(0),))
-        real = slices[0]
-        self._generator_update(real.shape[0] or tf.shape(real)[0])
+        self._generator_update(slices[0])
         return self._logs()
 
     def _logs(self):

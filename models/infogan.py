@@ -49,7 +49,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from losses import gan as gan_losses
 from losses import infogan as info_losses
 from models.errors import GanZooError
 from models.gan import GAN, draw_noise
@@ -332,13 +331,13 @@ class InfoGAN(GAN):
         """GAN loss of D plus lambda * information loss of Q, both on the shared trunk."""
         real_out = self.discriminator(real, training=True)
         fake_out = self.discriminator(fake, training=True)
-        gan_loss = gan_losses.gan_discriminator_loss(real_out["logit"], fake_out["logit"])
+        gan_loss = self._discriminator_loss_fn(real_out["logit"], fake_out["logit"])
         cross_entropy, nll = self.information_terms(fake_out, latent)
         d_loss = gan_loss + self._weighted_info(cross_entropy, nll)
-        d_real, d_fake = gan_losses.discriminator_accuracy_terms(real_out["logit"], fake_out["logit"])
+        d_real, d_fake = self._discriminator_summary(real_out["logit"], fake_out["logit"])
         return d_loss, {"d_loss": d_loss, "d_real": d_real, "d_fake": d_fake}
 
-    def generator_objective(self, fake, latent):
+    def generator_objective(self, fake, latent, real=None):
         """The GAN objective of G (non-saturating by default) plus lambda * information loss."""
         outputs = self.discriminator(fake, training=True)
         cross_entropy, nll = self.information_terms(outputs, latent)

@@ -7,6 +7,7 @@ from models.dcgan import DCGAN
 from models.ebgan import EBGAN
 from models.errors import GanZooError
 from models.infogan import InfoGAN
+from models.lsgan import LSGAN
 from models.mlp_gan import MLPGAN
 from models.wgan import WGAN, WGANGP
 
@@ -17,6 +18,7 @@ REGISTRY = {
     "wgan_gp": WGANGP,
     "infogan": InfoGAN,
     "ebgan": EBGAN,
+    "lsgan": LSGAN,
     "baseline_dcgan": BaselineDCGAN,
 }
 

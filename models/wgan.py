@@ -209,7 +209,7 @@ class WGAN(GAN):
         d_loss = wgan_losses.wasserstein_critic_loss(real_scores, fake_scores)
         return d_loss, {"d_loss": d_loss, "wasserstein": -d_loss}
 
-    def generator_objective(self, fake, latent):
+    def generator_objective(self, fake, latent, real=None):
         g_loss = self._generator_loss_fn(self.discriminator(fake, training=True))
         return g_loss, {"g_loss": g_loss}
 
