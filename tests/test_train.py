@@ -107,6 +107,17 @@ def test_learning_rate_flags_reach_the_optimizers(fashion_dir, tmp_path):
     assert float(result.model.g_optimizer.beta_1) == pytest.approx(0.5)  # the rest stays the paper's
 
 
+def test_model_options_reach_the_model_and_the_record(fashion_dir, tmp_path):
+    from train.main import parse_model_options
+
+    options = parse_model_options(["width=8", "latent_dim=12", "sync_batch_norm=false"])
+    assert options == {"width": 8, "latent_dim": 12, "sync_batch_norm": False}
+    result = train(tiny(tmp_path / "run", model_options=options))
+    assert result.model.latent_dim == 12 and result.model.width == 8
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["model_options"] == options and record["model_config"]["width"] == 8
+
+
 def test_image_size_resizes_for_the_model(fashion_dir, tmp_path):
     result = train(tiny(tmp_path / "run", image_size=32))
     assert result.model.generator.output_shape == (None, 32, 32, 1)
@@ -146,6 +157,10 @@ def run_cli(*args):
         (["--dataset", "{tmp}/mixed", "--image_size", "28", "--batch_size", "3"], "error: batch_size 3 is larger than the 2 examples of '{tmp}/mixed'"),
         (["--strategy", "horovod"], "error: unknown strategy 'horovod'"),
         (["--logdir", "{tmp}/blocker/run"], "error: cannot write to logdir {tmp}/blocker/run"),
+        (["--model_option", "width"], "error: --model_option takes key=value, got 'width'"),
+        (["--model_option", "colour=red"], "error: dcgan does not take colour"),
+        (["--model_option", "d_steps=2"], "error: --model_option d_steps=... repeats a flag of its own: pass --d_steps"),
+        (["--generator_loss", "least_squares", "--model", "wgan", "--batch_size", "16"], "error: unknown generator loss 'least_squares' for wgan: use one of wasserstein"),
     ],
 )
 def test_cli_bad_input_gives_one_clear_line(fashion_dir, tmp_path, args, message):

@@ -6,6 +6,7 @@ This module only parses flags; `train.trainer.train` does the work. Running the 
 again resumes from the run's last checkpoint.
 """
 
+import json
 import os
 import sys
 
@@ -29,7 +30,8 @@ flags.DEFINE_integer("batch_size", None, "Samples per generator step (default: t
 flags.DEFINE_integer("steps_per_epoch", None, "Generator steps per epoch (default: one pass over the data).")
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed for weights, noise and shuffling.")
 flags.DEFINE_integer("d_steps", None, "Discriminator steps per generator step (default: the paper's).")
-flags.DEFINE_string("generator_loss", None, "non_saturating (default) or minimax.")
+flags.DEFINE_string("generator_loss", None, "The objective: non_saturating (default), minimax or least_squares (LSGAN) for the logit families.")
+flags.DEFINE_multi_string("model_option", [], "A model family's argument as key=value, repeatable, e.g. --model_option divergence=kl.")
 flags.DEFINE_float("d_learning_rate", None, "Discriminator learning rate (default: the paper's).")
 flags.DEFINE_float("g_learning_rate", None, "Generator learning rate (default: the paper's).")
 flags.DEFINE_string("logdir", None, "Output folder (default: runs/<model>_<dataset>).")
@@ -46,6 +48,22 @@ flags.DEFINE_string("on_divergence", _DEFAULTS.on_divergence, f"When a loss beco
 flags.DEFINE_integer("eval_every", None, "Log FCD (mode coverage for 2-D data) to TensorBoard every N epochs.")
 
 
+def parse_model_options(pairs):
+    """{key: value} of `key=value` strings; values are read as JSON (numbers, true, [10]) when
+    they parse as such, else kept as strings."""
+    options = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise GanZooError(f"--model_option takes key=value, got {pair!r}")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        options[key.strip()] = value
+    return options or None
+
+
 def config_from_flags():
     return TrainConfig(
         model=FLAGS.model,
@@ -56,6 +74,7 @@ def config_from_flags():
         seed=FLAGS.seed,
         d_steps=FLAGS.d_steps,
         generator_loss=FLAGS.generator_loss,
+        model_options=parse_model_options(FLAGS.model_option),
         d_learning_rate=FLAGS.d_learning_rate,
         g_learning_rate=FLAGS.g_learning_rate,
         logdir=FLAGS.logdir,

@@ -61,6 +61,7 @@ class TrainConfig:
     seed: int = 0
     d_steps: Optional[int] = None
     generator_loss: Optional[str] = None
+    model_options: Optional[dict] = None  # family arguments, e.g. {"divergence": "kl"}
     d_learning_rate: Optional[float] = None
     g_learning_rate: Optional[float] = None
     logdir: Optional[str] = None
@@ -237,6 +238,12 @@ def build(config, image_shape, jit_compile=True):
         overrides["d_steps"] = config.d_steps
     if config.generator_loss is not None:
         overrides["generator_loss"] = config.generator_loss
+    for key, value in (config.model_options or {}).items():
+        if key in ("seed", "d_steps", "generator_loss", "image_shape"):
+            raise GanZooError(f"--model_option {key}=... repeats a flag of its own: pass --{key}"
+                              if key != "image_shape" else "--model_option image_shape is set by "
+                              "the dataset: pass --image_size to resize")
+        overrides[key] = value
     model = models.get(config.model, image_shape=image_shape, **overrides)
     d_optimizer, g_optimizer = model.default_optimizers()
     model.compile(
