@@ -3,12 +3,15 @@
 import inspect
 
 from models.baseline_dcgan import BaselineDCGAN
+from models.cgan import CGAN
 from models.dcgan import DCGAN
 from models.ebgan import EBGAN
 from models.errors import GanZooError
+from models.fgan import FGAN
 from models.infogan import InfoGAN
 from models.lsgan import LSGAN
 from models.mlp_gan import MLPGAN
+from models.unrolled_gan import UnrolledGAN
 from models.wgan import WGAN, WGANGP
 
 REGISTRY = {
@@ -19,6 +22,9 @@ REGISTRY = {
     "infogan": InfoGAN,
     "ebgan": EBGAN,
     "lsgan": LSGAN,
+    "fgan": FGAN,
+    "cgan": CGAN,
+    "unrolled_gan": UnrolledGAN,
     "baseline_dcgan": BaselineDCGAN,
 }
 
