@@ -3,7 +3,10 @@
 `GAN` is a `keras.Model` whose `train_step` performs one iteration of Algorithm 1 of
 Goodfellow et al. 2014 (https://arxiv.org/abs/1406.2661): `d_steps` discriminator updates, each
 on its own slice of the real batch and fresh noise, then one generator update. Each update has
-its own `tf.GradientTape` and its own optimizer.
+its own `tf.GradientTape` and its own optimizer. With `update="simultaneous"` the step is
+instead the single-step gradient method of f-GAN (Nowozin et al. 2016,
+https://arxiv.org/abs/1606.00709, Algorithm 1): one tape, one batch, both players' gradients
+taken at the same parameters and applied together.
 
 Families change *what* is optimised, never the loop, by overriding small hooks:
 
@@ -13,6 +16,7 @@ Families change *what* is optimised, never the loop, by overriding small hooks:
     discriminator_variables / generator_variables
     after_discriminator_step()               e.g. WGAN's weight clipping
     discriminator_iterations()               d_steps, or a schedule (WGAN's 100-step phases)
+    simultaneous_objective(real, fake, latent) -> (d_loss, g_loss, logs), for update="simultaneous"
     training_callbacks(logdir)               e.g. InfoGAN's traversal figure in TensorBoard
     default_optimizers()                     the paper's optimizers, used by compile()
 
@@ -29,6 +33,7 @@ from losses import gan as gan_losses
 from models.errors import GanZooError
 
 LATENT_DISTRIBUTIONS = ("uniform", "normal")
+UPDATES = ("alternating", "simultaneous")
 
 
 def _batch_size(real):
@@ -65,6 +70,9 @@ class GAN(keras.Model):
         output_range: the generator's output range, e.g. (-1, 1) for tanh; `None` for
             unbounded outputs such as 2-D points.
         seed: seeds the model's noise (`keras.random.SeedGenerator`).
+        update: `"alternating"` (discriminator step(s), then a generator step on fresh noise) or
+            `"simultaneous"` (both players' gradients from one tape on one batch, taken at the
+            same parameters and applied together; needs d_steps=1).
     """
 
     metric_names = ("d_loss", "g_loss", "d_real", "d_fake")
@@ -86,12 +94,18 @@ class GAN(keras.Model):
         latent_distribution="uniform",
         output_range=(-1.0, 1.0),
         seed=None,
+        update="alternating",
         **kwargs,
     ):
         super().__init__(**kwargs)
         d_steps = self.default_d_steps if d_steps is None else d_steps
         if int(d_steps) < 1:
             raise GanZooError(f"d_steps must be at least 1, got {d_steps}")
+        if update not in UPDATES:
+            raise GanZooError(f"unknown update {update!r}: use one of {', '.join(UPDATES)}")
+        if update == "simultaneous" and int(d_steps) != 1:
+            raise GanZooError(f"update=simultaneous takes one step for both players, not d_steps={d_steps}: "
+                              "pass --d_steps 1 or use update=alternating")
         if latent_distribution not in LATENT_DISTRIBUTIONS:
             raise GanZooError(
                 f"unknown latent_distribution {latent_distribution!r}: "
@@ -112,6 +126,7 @@ class GAN(keras.Model):
         self._discriminator_loss_fn, self._discriminator_summary = gan_losses.DISCRIMINATOR_LOSSES.get(
             self.generator_loss, gan_losses.DISCRIMINATOR_LOSSES["non_saturating"])
         self.latent_distribution = latent_distribution
+        self.update = update
         self.output_range = None if output_range is None else tuple(map(float, output_range))
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -142,6 +157,13 @@ class GAN(keras.Model):
         fake_logits = self.discriminator(fake, training=True)
         g_loss = self._generator_loss_fn(fake_logits)
         return g_loss, {"g_loss": g_loss}
+
+    def simultaneous_objective(self, real, fake, latent):
+        """Both players' losses on one batch, for `update="simultaneous"`: the two hooks above
+        by default; a family whose players share one objective can compute it once."""
+        d_loss, d_logs = self.discriminator_objective(real, fake, latent)
+        g_loss, g_logs = self.generator_objective(fake, latent, real)
+        return d_loss, g_loss, {**d_logs, **g_logs}
 
     @property
     def discriminator_variables(self):
@@ -269,6 +291,7 @@ class GAN(keras.Model):
             "latent_distribution": self.latent_distribution,
             "output_range": self.output_range,
             "seed": self.seed,
+            "update": self.update,
         }
 
     def get_config(self):
@@ -383,8 +406,32 @@ class GAN(keras.Model):
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         self._track(logs)
 
+    def _simultaneous_update(self, real):
+        """Algorithm 1 of f-GAN: one tape over both players on one batch; each player's gradient
+        is taken at the current parameters of both, then both optimizers step."""
+        latent = self._replica_latent(_batch_size(real))
+        with tf.GradientTape(persistent=True) as tape:
+            fake = self.generator(latent, training=True)
+            d_loss, g_loss, logs = self.simultaneous_objective(real, fake, latent)
+            d_scaled = self.d_optimizer.scale_loss(self._scale_for_replicas(d_loss))
+            g_scaled = self.g_optimizer.scale_loss(self._scale_for_replicas(g_loss))
+        d_variables, g_variables = self.discriminator_variables, self.generator_variables
+        d_gradients = tape.gradient(d_scaled, d_variables)
+        g_gradients = tape.gradient(g_scaled, g_variables)
+        del tape
+        self.d_optimizer.apply_gradients(zip(d_gradients, d_variables))
+        self.after_discriminator_step()
+        self.g_optimizer.apply_gradients(zip(g_gradients, g_variables))
+        self._track(logs)
+
     def train_step(self, data):
         slices = self._real_slices(data)
+        if self.update == "simultaneous":
+            if not isinstance(self.discriminator_iterations(), int):
+                raise GanZooError(f"{self.name} schedules its discriminator steps, which "
+                                  "update=simultaneous cannot follow: use update=alternating")
+            self._simultaneous_update(slices[0])
+            return self._logs()
         iterations = self.discriminator_iterations()
         if isinstance(iterations, int):
             for i in range(iterations):
