@@ -21,3 +21,14 @@ def fashion_dir(tmp_path, monkeypatch):
     folder = write_fashion_mnist(tmp_path / "fashion-mnist")
     monkeypatch.setenv("GAN_ZOO_DATA_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(scope="module")
+def small_fashion(tmp_path_factory):
+    """The same small Fashion-MNIST folder, shared by the tests of one module."""
+    from idx import write_fashion_mnist
+
+    folder = write_fashion_mnist(tmp_path_factory.mktemp("data") / "fashion-mnist")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GAN_ZOO_DATA_DIR", str(folder))
+        yield folder

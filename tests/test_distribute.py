@@ -27,9 +27,10 @@ def run_script(*args, env=None):
     return done.stdout
 
 
-def test_two_virtual_devices_take_the_same_step_as_one(tmp_path):
+@pytest.mark.parametrize("name", ["dcgan", "cgan"])  # cgan: labels and noise per replica
+def test_two_virtual_devices_take_the_same_step_as_one(tmp_path, name):
     for replicas in (1, 2):
-        run_script("step", str(replicas), str(tmp_path / f"r{replicas}.npz"))
+        run_script("step", str(replicas), str(tmp_path / f"r{replicas}.npz"), name)
     one, two = np.load(tmp_path / "r1.npz"), np.load(tmp_path / "r2.npz")
     assert int(one["replicas"]) == 1 and int(two["replicas"]) == 2
     for key in ("d_loss", "g_loss", "d_real", "d_fake"):

@@ -14,20 +14,11 @@ import pytest
 import tensorflow as tf
 
 from absl_cli import run_main
-from idx import write_fashion_mnist
 from models.errors import GanZooError
 from train import evaluate
 from train.trainer import TrainConfig, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def small_fashion(tmp_path_factory):
-    folder = write_fashion_mnist(tmp_path_factory.mktemp("data") / "fashion-mnist")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GAN_ZOO_DATA_DIR", str(folder))
-        yield folder
 
 
 def tiny_run(logdir, **overrides):
@@ -107,7 +98,7 @@ def test_ring8_run_reports_mode_coverage(tmp_path):
     "args, message",
     [
         (["--logdir", "/no/such/run"], "error: logdir /no/such/run does not exist"),
-        (["--preset", "dcgan_fashion_mnist"], "error: unknown preset 'dcgan_fashion_mnist'"),
+        (["--preset", "no_such_preset"], "error: unknown preset 'no_such_preset'"),
         ([], "error: name what to evaluate: pass --logdir"),
         (["--logdir", "x", "--n", "3"], "error: --n must be at least 10"),
     ],

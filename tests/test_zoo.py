@@ -16,30 +16,17 @@ import pytest
 import models
 import zoo
 from absl_cli import run_main
-from idx import write_fashion_mnist
 from models.errors import GanZooError
 from train import evaluate
 from train.trainer import TrainConfig, train
 from zoo import publish, sample
-
-
-@pytest.fixture(scope="module")
-def small_fashion(tmp_path_factory):
-    folder = write_fashion_mnist(tmp_path_factory.mktemp("data") / "fashion-mnist")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GAN_ZOO_DATA_DIR", str(folder))
-        yield folder
+from zoo_helpers import redirected_zoo, store_preset
 
 
 @pytest.fixture(scope="module")
 def temporary_zoo(tmp_path_factory):
     """The zoo's folders and catalogue redirected to an empty temporary zoo."""
-    root = tmp_path_factory.mktemp("zoo")
-    with pytest.MonkeyPatch.context() as patch:
-        for attribute, sub in (("PRESET_DIR", "presets"), ("WEIGHTS_DIR", "weights"),
-                               ("IMAGES_DIR", "images")):
-            patch.setattr(zoo, attribute, str(root / sub))
-        patch.setattr(zoo, "PRESETS", {})
+    with redirected_zoo(tmp_path_factory.mktemp("zoo")) as root:
         yield root
 
 
@@ -189,18 +176,7 @@ def test_missing_weights_without_url(published, monkeypatch):
 def infogan_preset(temporary_zoo):
     """An (untrained) InfoGAN stored as preset `tiny_infogan` with 10 categories, 2 codes."""
     model = models.get("infogan", seed=0)
-    target = pathlib.Path(zoo.WEIGHTS_DIR) / "tiny_infogan.weights.h5"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    full = target.parent / "full.weights.h5"
-    model.save_weights(str(full))
-    publish.write_half_precision(str(full), str(target))
-    from models.saving import sha256_of
-
-    zoo.PRESETS["tiny_infogan"] = {
-        "name": "tiny_infogan", "model": "infogan", "dataset": "fashion_mnist",
-        "config": evaluate._json_safe(model.get_config()),
-        "weights": {"file": target.name, "sha256": sha256_of(target), "url": None},
-    }
+    store_preset("tiny_infogan", model, "infogan")
     return model
 
 
@@ -259,51 +235,3 @@ def test_sample_cli_draws_the_infogan_traversal(infogan_preset, tmp_path):
 def test_sample_cli_bad_input(published, args, message):
     error = run_sample(*args)
     assert error.startswith("error: ") and message in error and "\n" not in error
-
-
-# ------------------------------------------------------------- the presets in the repository
-PUBLISHED = zoo._read_presets()
-
-
-@pytest.mark.parametrize("name", sorted(PUBLISHED))
-def test_published_presets(name):
-    """Every preset in zoo/ loads offline from its checked file and reproduces the FCD of its
-    record (N = 10,000, seed 0: the same images and features) up to float rounding."""
-    entry = PUBLISHED[name]
-    path = os.path.join(os.path.dirname(zoo.__file__), "weights", entry["weights"]["file"])
-    from models.saving import sha256_of
-
-    assert sha256_of(path) == entry["weights"]["sha256"]
-    gan = zoo.load(name, compile=False) if name in zoo.PRESETS else None
-    if gan is None:  # the catalogue is redirected by this module's temporary zoo
-        gan = models.family(entry["model"]).from_config(dict(entry["config"]))
-        gan.load_weights(path)
-    samples = gan.generate(8, seed=0)
-    assert samples.shape == (8, *entry["image_shape"])
-    assert np.array_equal(samples, gan.generate(8, seed=0))
-    np.testing.assert_allclose(_fcd(gan, entry), entry["metrics"]["fcd"]["value"], rtol=1e-3)
-
-
-def _fcd(gan, entry):
-    """FCD as train.evaluate computes it: N generated images against the whole test split
-    (N = 10,000 = its size), features of the zoo classifier."""
-    from train import classifier, metrics
-
-    n, seed = entry["evaluation"]["n"], entry["evaluation"]["seed"]
-    test, _ = evaluate.real_images(entry["dataset"], "test", tuple(entry["image_shape"]), None)
-    assert n == len(test)
-    extractor = classifier.load(entry["dataset"])
-    fake_f, _ = extractor(gan.generate(n, seed=seed))
-    test_f, _ = extractor(test)
-    return metrics.frechet_distance_features(fake_f, test_f)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(PUBLISHED))
-def test_train_evaluate_reproduces_the_record(name, tmp_path):
-    """`python -m train.evaluate --preset NAME`: every figure of the record, same seed."""
-    entry = PUBLISHED[name]
-    report = evaluate.evaluate(evaluate.EvalConfig(preset=name, output_dir=str(tmp_path), figures=False))
-    for metric, recorded in entry["metrics"].items():
-        if "value" in recorded:
-            np.testing.assert_allclose(report["metrics"][metric]["value"], recorded["value"], rtol=1e-3)

@@ -64,9 +64,17 @@ def build(name, image_shape, jit_compile):
 
 
 def random_batch(model, batch_size):
+    """Random samples for one train step; (samples, labels) for a conditional model."""
     shape = (batch_size * model.d_steps, *model.generator.outputs[0].shape[1:])
     low, high = model.output_range or (-2.0, 2.0)
-    return tf.random.uniform(shape, low, high, seed=1)
+    samples = tf.random.uniform(shape, low, high, seed=1)
+    if model.conditional:
+        return samples, tf.random.uniform(shape[:1], 0, model.num_classes, tf.int32, seed=2)
+    return samples
+
+
+def _count(batch):
+    return int(tf.nest.flatten(batch)[0].shape[0])
 
 
 def flops_per_image(name, image_shape, batch_size):
@@ -77,7 +85,7 @@ def flops_per_image(name, image_shape, batch_size):
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
     profile = tf.compat.v1.profiler.profile(graph, options=options)
-    return profile.total_float_ops / int(batch.shape[0])
+    return profile.total_float_ops / _count(batch)
 
 
 def images_per_second(name, image_shape, batch_size, jit_compile, steps, repeats):
@@ -90,7 +98,7 @@ def images_per_second(name, image_shape, batch_size, jit_compile, steps, repeats
     for _ in range(repeats):
         start = time.perf_counter()
         model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-        rates.append(steps * int(batch.shape[0]) / (time.perf_counter() - start))
+        rates.append(steps * _count(batch) / (time.perf_counter() - start))
     return statistics.median(rates), min(rates), max(rates)
 
 

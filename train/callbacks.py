@@ -17,6 +17,8 @@ class SampleGrid(keras.callbacks.Callback):
 
     Images go to TensorBoard under the tag `samples` (run `images`) and to
     `<logdir>/samples/epoch_NNNN.png`; 2-D points are drawn as a scatter plot over `reference`.
+    A conditional model (e.g. cgan) draws one row per class, ceil(n / classes) samples each,
+    so that every class's progress is visible.
     """
 
     def __init__(self, logdir, n=64, seed=0, reference=None):
@@ -26,11 +28,15 @@ class SampleGrid(keras.callbacks.Callback):
         self.seed = seed
         self.reference = reference
         self._latent = None
+        self._columns = None  # None: about sqrt(n)
         self._writer = None
 
     def on_train_begin(self, logs=None):
         # The same noise every epoch (and after a resume), so the grids show progress.
-        self._latent = self.model.sample_latent(self.n, seed=keras.random.SeedGenerator(self.seed))
+        if self.model.conditional:
+            self._latent, self._columns = self.model.class_grid_latent(self.n, seed=self.seed)
+        else:
+            self._latent = self.model.sample_latent(self.n, seed=keras.random.SeedGenerator(self.seed))
         self._writer = tf.summary.create_file_writer(os.path.join(self.logdir, "images"))
 
     def picture(self):
@@ -38,7 +44,7 @@ class SampleGrid(keras.callbacks.Callback):
         samples = np.asarray(samples)
         if samples.ndim == 2:
             return images.scatter_image(samples, self.reference)
-        return images.image_grid(samples)
+        return images.image_grid(samples, columns=self._columns)
 
     def on_epoch_end(self, epoch, logs=None):
         picture = self.picture()

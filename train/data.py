@@ -80,6 +80,10 @@ _OPTIONS = (
 )
 
 
+class UnlabelledDataset(GanZooError):
+    """`with_labels=True` for a source without labels (a folder, a TFDS dataset without them)."""
+
+
 def describe() -> str:
     """One line listing the dataset sources (for error messages and the CLI's --help)."""
     return (
@@ -130,8 +134,8 @@ def load(
     seed = _check_seed(seed)
     kind, name = _resolve(name)
     if with_labels and kind == "folder":
-        raise GanZooError(f"the images in folder '{name}' have no labels: drop with_labels, "
-                          "or use a labelled dataset such as fashion_mnist")
+        raise UnlabelledDataset(f"the images in folder '{name}' have no labels: drop "
+                                "with_labels, or use a labelled dataset such as fashion_mnist")
 
     if kind == "tfds":
         examples, _ = _tfds_examples(name, split, data_dir,
@@ -421,8 +425,8 @@ def _tfds_examples(name, split, data_dir, image_shape, with_labels):
     if with_labels is None:
         with_labels = "label" in spec
     elif with_labels and "label" not in spec:
-        raise GanZooError(f"tensorflow-datasets '{name}' has no 'label' feature: drop "
-                          "with_labels or use a labelled dataset such as fashion_mnist")
+        raise UnlabelledDataset(f"tensorflow-datasets '{name}' has no 'label' feature: drop "
+                                "with_labels or use a labelled dataset such as fashion_mnist")
     image_spec = spec["image"]
     if image_spec.dtype != tf.uint8 or image_spec.shape.rank != 3:
         raise GanZooError(f"tensorflow-datasets '{name}' images are {image_spec.dtype.name} "

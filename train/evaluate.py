@@ -18,6 +18,9 @@ figures of DCGAN's checks. For image datasets (see `train.metrics` for the paper
     code_accuracy                InfoGAN: its categorical code read by Q on the test images, as a
                                  classifier after the best code -> label matching
     code_class_agreement         InfoGAN: the classifier's label of G(z, c) against c, matched
+    label_accuracy               conditional models (cgan): the classifier's label of samples
+                                 generated for requested labels against those labels; floor:
+                                 the classifier's accuracy on the test images
 
 and for the 2-D mixtures (ring8, grid25) `mode_coverage` on 2,500 samples. Every number that has
 one comes with the real-data floor computed the same way at the same N: training images instead
@@ -235,6 +238,23 @@ def categorical_code_metrics(model, extractor, config, dataset, image_shape, dat
     return out
 
 
+def label_metrics(model, extractor, config, dataset, image_shape, data_dir):
+    """A conditional model's samples for requested labels, classified: the share the classifier
+    gives the requested label, next to its accuracy on the test images; {} otherwise."""
+    if not model.conditional or extractor is None or extractor.name == "inception_v3":
+        return {}
+    test, test_labels = real_images(dataset, "test", image_shape, data_dir)
+    if test_labels is None:
+        return {}
+    labels = np.arange(config.n) % model.num_classes
+    fake = model.generate(config.n, seed=config.seed + 5, labels=labels)
+    accuracy = float(np.mean(extractor.classify(fake) == labels))
+    floor = float(np.mean(extractor.classify(test) == test_labels))
+    return {"label_accuracy": _metric(
+        accuracy, floor, better="higher", n=config.n,
+        description="classifier label of G(z, y) vs the requested y; floor: test images")}
+
+
 def neighbour_metric(fake, test, train):
     """Median distance of samples to their nearest training image, floor: test images'."""
     k = min(NEIGHBOUR_SAMPLES, len(fake), len(test))
@@ -258,11 +278,19 @@ def neighbour_figure(fake, train, k=5):
 
 
 def interpolation(model, seed, walks=64, steps=10):
-    """(figure of the first walks, step evenness over all walks): linear walks between random z."""
-    start = np.asarray(model.sample_latent(walks, seed=keras.random.SeedGenerator(seed + 1)))
-    stop = np.asarray(model.sample_latent(walks, seed=keras.random.SeedGenerator(seed + 2)))
+    """(figure of the first walks, step evenness over all walks): linear walks between random z
+    (for a conditional model, walks of the noise within the start's class)."""
+    start = model.sample_latent(walks, seed=keras.random.SeedGenerator(seed + 1))
+    stop = model.sample_latent(walks, seed=keras.random.SeedGenerator(seed + 2))
+    labels = None
+    if model.conditional:
+        (start, labels), (stop, _) = start, stop
+    start, stop = np.asarray(start), np.asarray(stop)
     latents = np.stack([metrics.interpolate(a, b, steps) for a, b in zip(start, stop)])
-    pictures = generated_images(model, latents.reshape(walks * steps, -1).astype(np.float32))
+    latents = latents.reshape(walks * steps, -1).astype(np.float32)
+    if labels is not None:
+        latents = (latents, np.repeat(np.asarray(labels), steps))
+    pictures = generated_images(model, latents)
     paths = pictures.reshape(walks, steps, *pictures.shape[1:])
     figure = images.image_grid(pictures[: FIGURE_ROWS * steps], columns=steps)
     return figure, metrics.step_evenness(paths)
@@ -389,9 +417,13 @@ def evaluate(config: EvalConfig):
             description="largest / mean image change per step along linear latent walks (1 = even)")
         report["metrics"].update(
             categorical_code_metrics(model, extractor, config, dataset, sample_shape, data_dir))
+        report["metrics"].update(
+            label_metrics(model, extractor, config, dataset, sample_shape, data_dir))
         figures["interpolation"] = figure
         figures["nearest_neighbours"] = neighbour_figure(fake, train)
-        if extractor.name != "inception_v3":
+        if model.conditional:
+            report["notes"].append("no arithmetic figure: a conditional model's class is its label")
+        elif extractor.name != "inception_v3":
             arithmetic = arithmetic_figure(model, extractor, config.seed, config.arithmetic_classes)
             if arithmetic is None:
                 report["notes"].append(

@@ -231,6 +231,28 @@ def _save_with_checksum(save, path):
     write_text_atomically(companion, saving.write_checksum_line(path))
 
 
+def _load_training_data(config, family, batch_size):
+    """The training split in the family's output range; (images, labels) batches for a
+    conditional family, which a dataset without labels cannot train."""
+    try:
+        return data.load(
+            config.dataset,
+            "train",
+            batch_size,
+            value_range=family.output_range,
+            image_shape=_image_shape(config),
+            seed=config.seed,
+            data_dir=config.data_dir,
+            with_labels=family.conditional,
+        )
+    except data.UnlabelledDataset:
+        raise GanZooError(
+            f"{config.model} is class-conditional and dataset '{config.dataset}' has no labels: "
+            "train it on a labelled dataset such as fashion_mnist, or pick an unconditional "
+            "model such as dcgan"
+        ) from None
+
+
 def build(config, image_shape, jit_compile=True):
     """The compiled model of `config` for samples of `image_shape`."""
     overrides = {"seed": config.seed}
@@ -271,16 +293,9 @@ def train(config: TrainConfig) -> TrainResult:
             f"batch size {batch_size} does not split over {replicas} replicas: "
             f"use a multiple of {replicas}"
         )
-    dataset = data.load(
-        config.dataset,
-        "train",
-        batch_size * d_steps,  # every discriminator step takes its own slice of the batch
-        value_range=family.output_range,
-        image_shape=_image_shape(config),
-        seed=config.seed,
-        data_dir=config.data_dir,
-    )
-    image_shape = tuple(dataset.element_spec.shape[1:])
+    # Every discriminator step takes its own slice of the batch.
+    dataset = _load_training_data(config, family, batch_size * d_steps)
+    image_shape = tuple(tf.nest.flatten(dataset.element_spec)[0].shape[1:])
 
     previous_policy = keras.mixed_precision.global_policy()
     if config.mixed_precision:
@@ -312,9 +327,7 @@ def train(config: TrainConfig) -> TrainResult:
     def stream(skip):
         # A new pipeline for every fit: a reshuffling dataset object draws another order each
         # time it is iterated again, a fresh one always the same order.
-        source = fresh.pop() if fresh else data.load(
-            config.dataset, "train", batch_size * d_steps, value_range=family.output_range,
-            image_shape=_image_shape(config), seed=config.seed, data_dir=config.data_dir)
+        source = fresh.pop() if fresh else _load_training_data(config, family, batch_size * d_steps)
         return source.repeat().skip(skip) if steps_per_epoch else source
 
     reference = None

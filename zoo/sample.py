@@ -2,10 +2,13 @@
 
     python -m zoo.sample --preset dcgan_fashion_mnist --n 64 --seed 0 --out grid.png
     python -m zoo.sample --preset infogan_fashion_mnist --traversal --code 1 --out code1.png
+    python -m zoo.sample --preset cgan_fashion_mnist --label 3 --out dresses.png
 
-The same preset, n and seed give the same picture in every process. `--traversal` draws an
-InfoGAN preset's latent-code figure instead: a row per value of the categorical code, columns
-sweeping continuous code `--code` from -2 to 2, the noise fixed by `--seed`.
+The same preset, n and seed give the same picture in every process. `--label` sets the class of
+every sample of a conditional (cgan) preset; without it the classes are drawn uniformly.
+`--traversal` draws an InfoGAN preset's latent-code figure instead: a row per value of the
+categorical code, columns sweeping continuous code `--code` from -2 to 2, the noise fixed by
+`--seed`.
 """
 
 import os
@@ -27,15 +30,20 @@ def define_flags(flag_values=None):
     flags.DEFINE_boolean("traversal", False, "InfoGAN presets: draw the latent-code traversal figure.", flag_values=fv)
     flags.DEFINE_integer("code", 0, "With --traversal: the continuous code to sweep.", flag_values=fv)
     flags.DEFINE_integer("steps", 10, "With --traversal: values of the code per row.", flag_values=fv)
+    flags.DEFINE_integer("label", None, "Conditional (cgan) presets: the class of every sample.", flag_values=fv)
 
 
-def sample_grid(model, n=64, seed=0, columns=None):
-    """`n` samples of `model` drawn with `seed` as one uint8 picture (a scatter for 2-D points)."""
+def sample_grid(model, n=64, seed=0, columns=None, label=None):
+    """`n` samples of `model` drawn with `seed` as one uint8 picture (a scatter for 2-D points);
+    `label` sets the class of every sample of a conditional model."""
     from train import images
 
     if n < 1:
         raise GanZooError(f"--n must be at least 1, got {n}")
-    samples = model.generate(n, seed=seed)
+    if label is None:
+        samples = model.generate(n, seed=seed)
+    else:
+        samples = model.generate(n, seed=seed, labels=label)
     if samples.ndim == 2:
         return images.scatter_image(samples)
     return images.image_grid(samples, columns=columns)
@@ -48,7 +56,7 @@ def traversal(model, preset, code=0, seed=0, steps=10):
     return model.traversal(seed=seed, code=code, steps=steps)
 
 
-def write(preset, out, n=64, seed=0, columns=None, traverse=False, code=0, steps=10):
+def write(preset, out, n=64, seed=0, columns=None, traverse=False, code=0, steps=10, label=None):
     """Loads `preset` and writes its grid (or traversal figure) to `out`; returns the path."""
     import zoo
     from train import images
@@ -59,10 +67,15 @@ def write(preset, out, n=64, seed=0, columns=None, traverse=False, code=0, steps
     if not os.path.isdir(directory):
         raise GanZooError(f"the folder of --out ({directory}) does not exist: create it first")
     model = zoo.load(preset, compile=False)
+    if label is not None and not model.conditional:
+        raise GanZooError(f"preset {preset!r} ({model.name}) is not class-conditional: --label is "
+                          "for conditional presets such as cgan ones; drop it")
+    if traverse and label is not None:
+        raise GanZooError("--traversal and --label do not go together: pass one of them")
     if traverse:
         picture = traversal(model, preset, code, seed, steps)
     else:
-        picture = sample_grid(model, n, seed, columns)
+        picture = sample_grid(model, n, seed, columns, label)
     try:
         images.write_png(out, picture)
     except OSError as e:
@@ -78,7 +91,7 @@ def main(argv, flag_values=None):
         sys.exit("error: name a preset with --preset NAME (python -c 'import zoo; print(zoo.list())')")
     try:
         path = write(fv.preset, fv.out, fv.n, fv.seed, fv.columns,
-                     fv.traversal, fv.code, fv.steps)
+                     fv.traversal, fv.code, fv.steps, fv.label)
     except GanZooError as e:
         sys.exit(f"error: {e}")
     print(f"wrote {path}")

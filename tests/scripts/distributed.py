@@ -1,6 +1,6 @@
 """Runs in its own process, because virtual devices must be set before TensorFlow starts.
 
-    python tests/scripts/distributed.py step REPLICAS OUT.npz   one DCGAN train step
+    python tests/scripts/distributed.py step REPLICAS OUT.npz [MODEL]   one train step (dcgan)
     python tests/scripts/distributed.py zoo LOGDIR              every zoo model, 2 replicas
 """
 
@@ -17,7 +17,7 @@ import tensorflow as tf  # noqa: E402
 from train import distribute  # noqa: E402
 
 
-def one_step(replicas, out):
+def one_step(replicas, out, name="dcgan"):
     strategy = distribute.make_strategy("mirrored", virtual_devices=2)
     if replicas == 1:
         strategy = tf.distribute.get_strategy()
@@ -26,9 +26,12 @@ def one_step(replicas, out):
 
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        model = models.get("dcgan", seed=0)
+        model = models.get(name, seed=0)
         model.compile(jit_compile=False)
-    real = np.random.default_rng(0).uniform(-1, 1, (32, 28, 28, 1)).astype("float32")
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (32, 28, 28, 1)).astype("float32")
+    if model.conditional:
+        real = real, rng.integers(0, model.num_classes, 32).astype("int32")
     history = model.fit(tf.data.Dataset.from_tensor_slices(real).batch(32), epochs=1, verbose=0).history
     weights = np.concatenate([w.numpy().ravel() for w in model.generator.weights + model.discriminator.weights])
     np.savez(out, weights=weights, replicas=strategy.num_replicas_in_sync,
@@ -59,6 +62,6 @@ def zoo(logdir):
 
 if __name__ == "__main__":
     if sys.argv[1] == "step":
-        one_step(int(sys.argv[2]), sys.argv[3])
+        one_step(int(sys.argv[2]), sys.argv[3], *sys.argv[4:])
     else:
         zoo(sys.argv[2])
