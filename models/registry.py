@@ -44,7 +44,7 @@ def family(name):
 def get(name, image_shape=(28, 28, 1), **overrides):
     """Builds the model `name` for samples of `image_shape`, with keyword overrides."""
     cls = family(name)
-    accepted = _accepted_arguments(cls)
+    accepted = accepted_arguments(cls)
     unknown = sorted(set(overrides) - accepted)
     if unknown:
         raise GanZooError(
@@ -53,7 +53,7 @@ def get(name, image_shape=(28, 28, 1), **overrides):
     return cls(image_shape=image_shape, **overrides)
 
 
-def _accepted_arguments(cls):
+def accepted_arguments(cls):
     accepted = set()
     for klass in cls.__mro__:
         if klass.__module__.startswith("keras"):

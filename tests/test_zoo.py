@@ -193,6 +193,9 @@ def test_infogan_code_count_must_match_the_preset(infogan_preset, override, mess
 def test_overrides_that_keep_the_shapes_are_taken(infogan_preset):
     gan = zoo.load("tiny_infogan", lambda_cont=0.5, compile=False)
     assert gan.lambda_cont == 0.5
+    # an argument the stored config predates is taken too
+    del zoo.PRESETS["tiny_infogan"]["config"]["update"]
+    assert zoo.load("tiny_infogan", update="simultaneous", compile=False).update == "simultaneous"
     with pytest.raises(GanZooError, match=r"has no setting colour"):
         zoo.load("tiny_infogan", colour=1)
 
@@ -235,3 +238,18 @@ def test_sample_cli_draws_the_infogan_traversal(infogan_preset, tmp_path):
 def test_sample_cli_bad_input(published, args, message):
     error = run_sample(*args)
     assert error.startswith("error: ") and message in error and "\n" not in error
+
+
+def test_card_table_lists_presets_best_fcd_first_under_the_floor():
+    from zoo import card
+
+    def entry(fcd, floor, **extra):
+        return {"samples": "zoo/images/x.png", "metrics": {"fcd": {"value": fcd, "floor": floor}, **extra},
+                "training": {"epochs": 5, "wall_time_s": 600, "command": "python -m train.main "}}
+
+    presets = {"worse": entry(9.0, 0.04), "better": entry(2.5, 0.04, code_accuracy={"value": 0.598})}
+    lines = card.table(presets).splitlines()
+    assert lines[2].startswith("| real data (floor) |  | 0.04 |")
+    assert lines[3].startswith("| `better` |") and "code accuracy 59.8%" in lines[3]
+    assert lines[4].startswith("| `worse` |") and "| 10 min |" in lines[4]
+    assert lines[4].endswith("| `python -m train.main` |")

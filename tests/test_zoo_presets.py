@@ -2,6 +2,7 @@
 deterministically, and reproduces the figures of its record with the real Fashion-MNIST test
 split (installed by scripts/setup.sh)."""
 
+import functools
 import os
 
 import numpy as np
@@ -28,17 +29,25 @@ def test_published_presets(name):
     np.testing.assert_allclose(_fcd(gan, entry), entry["metrics"]["fcd"]["value"], rtol=1e-3)
 
 
+@functools.lru_cache(maxsize=None)
+def _test_features(dataset, image_shape):
+    """(classifier, features of the whole test split), computed once for every preset."""
+    from train import classifier
+
+    test, _ = evaluate.real_images(dataset, "test", image_shape, None)
+    extractor = classifier.load(dataset)
+    return extractor, extractor(test)[0]
+
+
 def _fcd(gan, entry):
     """FCD as train.evaluate computes it: N generated images against the whole test split
     (N = 10,000 = its size), features of the zoo classifier."""
-    from train import classifier, metrics
+    from train import metrics
 
     n, seed = entry["evaluation"]["n"], entry["evaluation"]["seed"]
-    test, _ = evaluate.real_images(entry["dataset"], "test", tuple(entry["image_shape"]), None)
-    assert n == len(test)
-    extractor = classifier.load(entry["dataset"])
+    extractor, test_f = _test_features(entry["dataset"], tuple(entry["image_shape"]))
+    assert n == len(test_f)
     fake_f, _ = extractor(gan.generate(n, seed=seed))
-    test_f, _ = extractor(test)
     return metrics.frechet_distance_features(fake_f, test_f)
 
 

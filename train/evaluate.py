@@ -139,9 +139,7 @@ def real_images(dataset, split, image_shape, data_dir, value_range=(0.0, 1.0)):
         ds = data.load(dataset, split, batch_size=10_000, value_range=value_range,
                        image_shape=image_shape, shuffle=False, data_dir=data_dir,
                        drop_remainder=False, with_labels=True)
-    except GanZooError as e:
-        if "have no labels" not in str(e) and "no 'label' feature" not in str(e):
-            raise
+    except data.UnlabelledDataset:
         kind_has_labels = False
         ds = data.load(dataset, split, batch_size=10_000, value_range=value_range,
                        image_shape=image_shape, shuffle=False, data_dir=data_dir,

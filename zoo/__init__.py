@@ -133,17 +133,20 @@ def build(name, **overrides):
     """
     import models
 
+    from models.registry import accepted_arguments
+
     entry = info(name)
     config = dict(entry["config"])
-    unknown = sorted(set(overrides) - set(config))
+    family = models.family(entry["model"])
+    accepted = accepted_arguments(family) | set(config)
+    unknown = sorted(set(overrides) - accepted)
     if unknown:
         raise GanZooError(f"preset {name!r} ({entry['model']}) has no setting "
-                          f"{', '.join(unknown)}; its settings: {', '.join(sorted(config))}")
-    family = models.family(entry["model"])
+                          f"{', '.join(unknown)}; its settings: {', '.join(sorted(accepted))}")
     reference = family.from_config(dict(config)) if overrides else None
     model = family.from_config({**config, **overrides})
     if reference is not None and _weight_shapes(reference) != _weight_shapes(model):
-        changed = {k: v for k, v in overrides.items() if _normal(v) != _normal(config[k])}
+        changed = {k: v for k, v in overrides.items() if k in config and _normal(v) != _normal(config[k])}
         asked = ", ".join(f"{k}={_normal(v)}" for k, v in changed.items())
         trained = ", ".join(f"{k}={_normal(config[k])}" for k in changed)
         raise GanZooError(f"preset {name!r} was trained with {trained}, not {asked}: its weights "
