@@ -177,8 +177,8 @@ def publish(logdir, name, command=None, wall_time_s=None, url=None, note=None, n
     entry["metrics"] = _metric_summary(report)
     entry["evaluation"] = {"command": f"python -m train.evaluate --preset {name}", "n": report["n"],
                            "seed": report["seed"],
-                           "feature_extractor": {k: v for k, v in report["feature_extractor"].items()
-                                                 if k != "path"},
+                           "feature_extractor": {k: v for k, v in (report["feature_extractor"] or {}).items()
+                                                 if k != "path"} or None,
                            "wall_time_s": report["wall_time_s"]}
     write_json_atomically(preset_path, evaluate._json_safe(entry))
     return entry
