@@ -53,49 +53,33 @@ import numbers
 import keras
 import numpy as np
 
+from models import dcgan
 from models.errors import GanZooError
 from models.gan import GAN, draw_noise
 
 LABEL_ENCODINGS = ("onehot", "embedding")
 
 
-def _init():
-    return keras.initializers.RandomNormal(0.0, 0.02)
-
-
-def _batch_norm(synchronized=True):
-    return keras.layers.BatchNormalization(
-        momentum=0.9,
-        epsilon=1e-5,
-        gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),
-        synchronized=synchronized,
-    )
-
-
-def upsampling_plan(image_shape):
-    """(start side, number of doublings) of G for a square image, or a GanZooError."""
+def check_image_shape(image_shape):
+    """Refuses, with cgan's own message, a shape DCGAN's networks cannot take."""
     if len(image_shape) != 3:
         raise GanZooError(
             f"cgan generates images (height, width, channels), not samples of shape "
             f"{tuple(image_shape)}: train it on a labelled image dataset such as fashion_mnist"
         )
-    side, doublings = image_shape[0], 0
-    while side % 2 == 0 and side // 2 >= 4:
-        side //= 2
-        doublings += 1
-    if image_shape[0] != image_shape[1] or doublings < 2 or side > 8:
+    try:
+        dcgan.upsampling_plan(image_shape)
+    except GanZooError:
         raise GanZooError(
             f"cgan takes square images of side 4..8 x 2^n with n >= 2 (e.g. 28, 32, 64), got "
             f"shape {tuple(image_shape)}; pass --image_size 32 or 64 to resize"
-        )
-    return side, doublings
+        ) from None
 
 
 def build_generator(image_shape, latent_dim, num_classes, label_encoding, embedding_dim, width,
                     sync_batch_norm=True):
     """G(noise, label): the label's code joined to the noise, then DCGAN's upsampling stack."""
-    side, doublings = upsampling_plan(image_shape)
-    channels = width * 2 ** (doublings - 1)
+    check_image_shape(image_shape)
     noise = keras.Input((latent_dim,), name="noise")
     labels = keras.Input((), dtype="int32", name="label")
     if label_encoding == "onehot":
@@ -103,18 +87,7 @@ def build_generator(image_shape, latent_dim, num_classes, label_encoding, embedd
     else:
         code = keras.layers.Embedding(num_classes, embedding_dim, name="label_embedding")(labels)
     x = keras.layers.Concatenate(name="noise_and_label")([noise, code])
-    x = keras.layers.Dense(side * side * channels, use_bias=False, kernel_initializer=_init())(x)
-    x = keras.layers.Reshape((side, side, channels))(x)
-    x = keras.layers.ReLU()(_batch_norm(sync_batch_norm)(x))
-    for _ in range(doublings - 1):
-        channels //= 2
-        x = keras.layers.Conv2DTranspose(
-            channels, 4, strides=2, padding="same", use_bias=False, kernel_initializer=_init()
-        )(x)
-        x = keras.layers.ReLU()(_batch_norm(sync_batch_norm)(x))
-    image = keras.layers.Conv2DTranspose(
-        image_shape[-1], 4, strides=2, padding="same", activation="tanh", kernel_initializer=_init()
-    )(x)
+    image = dcgan.generator_stack(x, image_shape, width, sync_batch_norm)
     return keras.Model([noise, labels], image, name="generator")
 
 
@@ -131,20 +104,12 @@ def _label_planes(labels, image_shape, num_classes, label_encoding):
 
 def build_discriminator(image_shape, num_classes, label_encoding, width, sync_batch_norm=True):
     """D(image, label): the label's planes joined to the image, then DCGAN's strided convs."""
-    _, doublings = upsampling_plan(image_shape)
+    check_image_shape(image_shape)
     image = keras.Input(tuple(image_shape), name="image")
     labels = keras.Input((), dtype="int32", name="label")
     planes = _label_planes(labels, image_shape, num_classes, label_encoding)
     x = keras.layers.Concatenate(name="image_and_label")([image, planes])
-    for i in range(doublings):
-        x = keras.layers.Conv2D(
-            width * 2**i, 4, strides=2, padding="same", use_bias=i == 0, kernel_initializer=_init()
-        )(x)
-        if i > 0:  # no batch norm on the input layer
-            x = _batch_norm(sync_batch_norm)(x)
-        x = keras.layers.LeakyReLU(0.2)(x)
-    x = keras.layers.Flatten()(x)
-    logit = keras.layers.Dense(1, kernel_initializer=_init(), name="logit")(x)
+    logit = dcgan.discriminator_stack(x, image_shape, width, sync_batch_norm)
     return keras.Model([image, labels], logit, name="discriminator")
 
 

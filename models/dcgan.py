@@ -42,53 +42,69 @@ def upsampling_plan(image_shape):
     return side, doublings
 
 
-def _init():
+def weight_init():
+    """The paper's weight initialisation: N(0, 0.02)."""
     return keras.initializers.RandomNormal(0.0, 0.02)
 
 
-def _batch_norm(synchronized=True):
-    # Synchronized: under a multi-replica strategy the statistics are those of the global batch,
-    # as on one device (on one device it is the ordinary batch norm).
+def batch_norm(synchronized=True, name=None):
+    """The batch norm of DCGAN's networks (momentum 0.9, epsilon 1e-5, gamma from N(1, 0.02)).
+
+    Synchronized: under a multi-replica strategy the statistics are those of the global batch,
+    as on one device (on one device it is the ordinary batch norm).
+    """
     return keras.layers.BatchNormalization(
         momentum=0.9,
         epsilon=1e-5,
         gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),
         synchronized=synchronized,
+        name=name,
     )
 
 
-def build_generator(image_shape, latent_dim, width, sync_batch_norm=True):
+def generator_stack(x, image_shape, width, sync_batch_norm=True):
+    """DCGAN's generator from a flat input tensor `x` to an image tensor: a projection to the
+    smallest map, then transposed convolutions doubling it, tanh on the output."""
     side, doublings = upsampling_plan(image_shape)
     channels = width * 2 ** (doublings - 1)
-    latent = keras.Input((latent_dim,), name="latent")
-    x = keras.layers.Dense(side * side * channels, use_bias=False, kernel_initializer=_init())(latent)
+    x = keras.layers.Dense(side * side * channels, use_bias=False, kernel_initializer=weight_init())(x)
     x = keras.layers.Reshape((side, side, channels))(x)
-    x = keras.layers.ReLU()(_batch_norm(sync_batch_norm)(x))
+    x = keras.layers.ReLU()(batch_norm(sync_batch_norm)(x))
     for _ in range(doublings - 1):
         channels //= 2
         x = keras.layers.Conv2DTranspose(
-            channels, 4, strides=2, padding="same", use_bias=False, kernel_initializer=_init()
+            channels, 4, strides=2, padding="same", use_bias=False, kernel_initializer=weight_init()
         )(x)
-        x = keras.layers.ReLU()(_batch_norm(sync_batch_norm)(x))
-    image = keras.layers.Conv2DTranspose(
-        image_shape[-1], 4, strides=2, padding="same", activation="tanh", kernel_initializer=_init()
+        x = keras.layers.ReLU()(batch_norm(sync_batch_norm)(x))
+    return keras.layers.Conv2DTranspose(
+        image_shape[-1], 4, strides=2, padding="same", activation="tanh", kernel_initializer=weight_init()
     )(x)
+
+
+def discriminator_stack(x, image_shape, width, sync_batch_norm=True):
+    """DCGAN's discriminator from an image-sized tensor `x` to one logit: strided convolutions
+    (no batch norm on the input layer), LeakyReLU(0.2), flattened into a dense logit."""
+    _, doublings = upsampling_plan(image_shape)
+    for i in range(doublings):
+        x = keras.layers.Conv2D(
+            width * 2**i, 4, strides=2, padding="same", use_bias=i == 0, kernel_initializer=weight_init()
+        )(x)
+        if i > 0:  # no batch norm on the input layer
+            x = batch_norm(sync_batch_norm)(x)
+        x = keras.layers.LeakyReLU(0.2)(x)
+    x = keras.layers.Flatten()(x)
+    return keras.layers.Dense(1, kernel_initializer=weight_init(), name="logit")(x)
+
+
+def build_generator(image_shape, latent_dim, width, sync_batch_norm=True):
+    latent = keras.Input((latent_dim,), name="latent")
+    image = generator_stack(latent, image_shape, width, sync_batch_norm)
     return keras.Model(latent, image, name="generator")
 
 
 def build_discriminator(image_shape, width, name="discriminator", sync_batch_norm=True):
-    _, doublings = upsampling_plan(image_shape)
     image = keras.Input(tuple(image_shape), name="image")
-    x = image
-    for i in range(doublings):
-        x = keras.layers.Conv2D(
-            width * 2**i, 4, strides=2, padding="same", use_bias=i == 0, kernel_initializer=_init()
-        )(x)
-        if i > 0:  # no batch norm on the input layer
-            x = _batch_norm(sync_batch_norm)(x)
-        x = keras.layers.LeakyReLU(0.2)(x)
-    x = keras.layers.Flatten()(x)
-    logit = keras.layers.Dense(1, kernel_initializer=_init(), name="logit")(x)
+    logit = discriminator_stack(image, image_shape, width, sync_batch_norm)
     return keras.Model(image, logit, name=name)
 
 

@@ -42,19 +42,10 @@ import keras
 import tensorflow as tf
 
 from losses import ebgan as ebgan_losses
-from models.dcgan import build_generator, upsampling_plan
+# Batch norm here is the ordinary, per-replica one (synchronized=False).
+from models.dcgan import batch_norm, build_generator, upsampling_plan, weight_init
 from models.errors import GanZooError
 from models.gan import GAN
-
-
-def _init():
-    return keras.initializers.RandomNormal(0.0, 0.02)
-
-
-def _batch_norm():
-    return keras.layers.BatchNormalization(
-        momentum=0.9, epsilon=1e-5, gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02)
-    )
 
 
 def autoencoder_plan(image_shape):
@@ -77,27 +68,27 @@ def build_discriminator(image_shape, width, embedding_dim):
     x = image
     for i in range(stages):
         x = keras.layers.Conv2D(
-            width * 2**i, 4, strides=2, padding="same", use_bias=i == 0, kernel_initializer=_init()
+            width * 2**i, 4, strides=2, padding="same", use_bias=i == 0, kernel_initializer=weight_init()
         )(x)
         if i > 0:  # no batch norm on the input layer
-            x = _batch_norm()(x)
+            x = batch_norm(False)(x)
         x = keras.layers.LeakyReLU(0.2)(x)
     x = keras.layers.Flatten()(x)
-    embedding = keras.layers.Dense(embedding_dim, kernel_initializer=_init(), name="embedding")(x)
+    embedding = keras.layers.Dense(embedding_dim, kernel_initializer=weight_init(), name="embedding")(x)
 
     # Decoder: the mirror image, back to the input's shape.
     channels = width * 2 ** (stages - 1)
-    x = keras.layers.Dense(side * side * channels, use_bias=False, kernel_initializer=_init())(embedding)
-    x = keras.layers.ReLU()(_batch_norm()(x))
+    x = keras.layers.Dense(side * side * channels, use_bias=False, kernel_initializer=weight_init())(embedding)
+    x = keras.layers.ReLU()(batch_norm(False)(x))
     x = keras.layers.Reshape((side, side, channels))(x)
     for _ in range(stages - 1):
         channels //= 2
         x = keras.layers.Conv2DTranspose(
-            channels, 4, strides=2, padding="same", use_bias=False, kernel_initializer=_init()
+            channels, 4, strides=2, padding="same", use_bias=False, kernel_initializer=weight_init()
         )(x)
-        x = keras.layers.ReLU()(_batch_norm()(x))
+        x = keras.layers.ReLU()(batch_norm(False)(x))
     reconstruction = keras.layers.Conv2DTranspose(
-        image_shape[-1], 4, strides=2, padding="same", kernel_initializer=_init(), name="reconstruction"
+        image_shape[-1], 4, strides=2, padding="same", kernel_initializer=weight_init(), name="reconstruction"
     )(x)
     return keras.Model(
         image, {"reconstruction": reconstruction, "embedding": embedding}, name="discriminator"

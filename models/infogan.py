@@ -50,23 +50,12 @@ import numpy as np
 import tensorflow as tf
 
 from losses import infogan as info_losses
+# Batch norm here is the ordinary, per-replica one (synchronized=False).
+from models.dcgan import batch_norm, weight_init
 from models.errors import GanZooError
 from models.gan import GAN, draw_noise
 
 LEAK = 0.1  # the paper's leaky rate for D and Q
-
-
-def _init():
-    return keras.initializers.RandomNormal(0.0, 0.02)
-
-
-def _batch_norm(name=None):
-    return keras.layers.BatchNormalization(
-        momentum=0.9,
-        epsilon=1e-5,
-        gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),
-        name=name,
-    )
 
 
 def check_image_shape(image_shape):
@@ -89,17 +78,17 @@ def build_generator(image_shape, latent_dim, width, fc_units):
     """G: FC BN ReLU -> FC (side/4)^2 x 2*width BN ReLU -> upconv width -> upconv image, tanh."""
     start = check_image_shape(image_shape)
     latent = keras.Input((latent_dim,), name="latent")
-    x = keras.layers.Dense(fc_units, use_bias=False, kernel_initializer=_init())(latent)
-    x = keras.layers.ReLU()(_batch_norm()(x))
-    x = keras.layers.Dense(start * start * 2 * width, use_bias=False, kernel_initializer=_init())(x)
-    x = keras.layers.ReLU()(_batch_norm()(x))
+    x = keras.layers.Dense(fc_units, use_bias=False, kernel_initializer=weight_init())(latent)
+    x = keras.layers.ReLU()(batch_norm(False)(x))
+    x = keras.layers.Dense(start * start * 2 * width, use_bias=False, kernel_initializer=weight_init())(x)
+    x = keras.layers.ReLU()(batch_norm(False)(x))
     x = keras.layers.Reshape((start, start, 2 * width))(x)
     x = keras.layers.Conv2DTranspose(
-        width, 4, strides=2, padding="same", use_bias=False, kernel_initializer=_init()
+        width, 4, strides=2, padding="same", use_bias=False, kernel_initializer=weight_init()
     )(x)
-    x = keras.layers.ReLU()(_batch_norm()(x))
+    x = keras.layers.ReLU()(batch_norm(False)(x))
     image = keras.layers.Conv2DTranspose(
-        image_shape[-1], 4, strides=2, padding="same", activation="tanh", kernel_initializer=_init()
+        image_shape[-1], 4, strides=2, padding="same", activation="tanh", kernel_initializer=weight_init()
     )(x)
     return keras.Model(latent, image, name="generator")
 
@@ -115,31 +104,31 @@ def build_discriminator(
     """
     check_image_shape(image_shape)
     image = keras.Input(tuple(image_shape), name="image")
-    x = keras.layers.Conv2D(width, 4, strides=2, padding="same", kernel_initializer=_init())(image)
+    x = keras.layers.Conv2D(width, 4, strides=2, padding="same", kernel_initializer=weight_init())(image)
     x = keras.layers.LeakyReLU(LEAK)(x)  # no batch norm on the input layer
     x = keras.layers.Conv2D(
-        2 * width, 4, strides=2, padding="same", use_bias=False, kernel_initializer=_init()
+        2 * width, 4, strides=2, padding="same", use_bias=False, kernel_initializer=weight_init()
     )(x)
-    x = keras.layers.LeakyReLU(LEAK)(_batch_norm()(x))
+    x = keras.layers.LeakyReLU(LEAK)(batch_norm(False)(x))
     x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(fc_units, use_bias=False, kernel_initializer=_init())(x)
-    trunk = keras.layers.LeakyReLU(LEAK)(_batch_norm()(x))
-    outputs = {"logit": keras.layers.Dense(1, kernel_initializer=_init(), name="logit")(trunk)}
+    x = keras.layers.Dense(fc_units, use_bias=False, kernel_initializer=weight_init())(x)
+    trunk = keras.layers.LeakyReLU(LEAK)(batch_norm(False)(x))
+    outputs = {"logit": keras.layers.Dense(1, kernel_initializer=weight_init(), name="logit")(trunk)}
 
     # Q: one hidden layer on the shared trunk, then the parameters of Q(c | x).
-    q = keras.layers.Dense(q_units, use_bias=False, kernel_initializer=_init(), name="q_hidden")(trunk)
-    q = keras.layers.LeakyReLU(LEAK)(_batch_norm(name="q_batch_norm")(q))
+    q = keras.layers.Dense(q_units, use_bias=False, kernel_initializer=weight_init(), name="q_hidden")(trunk)
+    q = keras.layers.LeakyReLU(LEAK)(batch_norm(False, name="q_batch_norm")(q))
     if categorical_dims:
         outputs["categorical_logits"] = keras.layers.Dense(
-            sum(categorical_dims), kernel_initializer=_init(), name="categorical_logits"
+            sum(categorical_dims), kernel_initializer=weight_init(), name="categorical_logits"
         )(q)
     if continuous_dims:
         outputs["continuous_mean"] = keras.layers.Dense(
-            continuous_dims, kernel_initializer=_init(), name="continuous_mean"
+            continuous_dims, kernel_initializer=weight_init(), name="continuous_mean"
         )(q)
         if learn_std:
             outputs["continuous_log_std"] = keras.layers.Dense(
-                continuous_dims, kernel_initializer=_init(), name="continuous_log_std"
+                continuous_dims, kernel_initializer=weight_init(), name="continuous_log_std"
             )(q)
     return keras.Model(image, outputs, name="discriminator")
 

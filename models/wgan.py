@@ -80,7 +80,7 @@ def _is_point_shape(image_shape, family):
 def _normalization(kind):
     """The layer normalizing a critic's hidden features."""
     if kind == "batch":
-        return dcgan._batch_norm()  # the authors' (PyTorch default) momentum and epsilon
+        return dcgan.batch_norm()  # the authors' (PyTorch default) momentum and epsilon
     # One group: normalise each sample over all its features, one scale/offset per channel.
     return keras.layers.GroupNormalization(groups=1, epsilon=1e-5)
 
