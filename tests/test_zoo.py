@@ -253,3 +253,11 @@ def test_card_table_lists_presets_best_fcd_first_under_the_floor():
     assert lines[3].startswith("| `better` |") and "code accuracy 59.8%" in lines[3]
     assert lines[4].startswith("| `worse` |") and "| 10 min |" in lines[4]
     assert lines[4].endswith("| `python -m train.main` |")
+
+
+def test_the_rebuilt_command_carries_the_model_options():
+    record = {"model": "fgan", "dataset": "fashion_mnist", "epochs": 5, "seed": 0,
+              "model_options": {"divergence": "pearson", "unroll": [1, 2]}, "jit_compile": False}
+    assert publish.command_of(record) == (
+        "python -m train.main --model fgan --dataset fashion_mnist --epochs 5 --seed 0 "
+        "--model_option divergence=pearson --model_option unroll=[1,2] --nojit_compile")

@@ -15,6 +15,7 @@ file will be published; `zoo.load` fetches it from there when the repository cop
 """
 
 import datetime
+import json
 import os
 import platform
 import sys
@@ -61,6 +62,9 @@ def command_of(record):
                  "image_size", "steps_per_epoch"):
         if record.get(flag) is not None:
             parts.append(f"--{flag} {record[flag]}")
+    for key, value in (record.get("model_options") or {}).items():
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        parts.append(f"--model_option {key}={text}")
     if not record.get("jit_compile", True):
         parts.append("--nojit_compile")
     return " ".join(parts)
