@@ -6,12 +6,18 @@
 
 Figures, for the model's own `train_step` on random data of the dataset's shape:
 
-- images/s: real training images consumed per second (batch x d_steps per generator step),
-  median and spread (min..max) of several timed repeats after an untimed warm-up that includes
-  compilation;
+- images/s: real training images consumed per second (batch x d_steps per generator step).
+  One `fit` runs an untimed warm-up (compilation included), then `repeats` windows of `steps`
+  consecutive train steps, timed from Keras' own batch-end callbacks; the median window and the
+  spread (min..max) are reported. Timing inside one `fit` keeps `fit`'s own start-up and
+  tear-down (iterator creation, callbacks) out of the figures;
 - FLOPs per image of one train step, counted by TensorFlow's profiler on the step's graph;
-- achieved GFLOP/s, and its ratio to a float32 matmul ceiling measured on the same machine;
-- the same with XLA off, and how images/s grows with the batch size and the image size.
+- achieved GFLOP/s, and its ratio to a float32 matmul ceiling measured on the same machine
+  (and, for bfloat16, to a bfloat16 matmul ceiling);
+- the same with XLA off, in mixed bfloat16, and for a plain reference: the textbook step
+  (Goodfellow et al. 2014, Algorithm 1 with one discriminator update and the non-saturating
+  generator loss) written in the fewest lines, on the same networks, without XLA;
+- how images/s grows with the batch size and the image size.
 """
 
 import os
@@ -31,44 +37,116 @@ from train import data  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "dcgan", f"A zoo model ({', '.join(models.names())}) or 'all'.")
 flags.DEFINE_integer("batch_size", 64, "Samples per generator step.")
-flags.DEFINE_integer("steps", 20, "Train steps per timed repeat.")
-flags.DEFINE_integer("repeats", 5, "Timed repeats.")
+flags.DEFINE_integer("steps", 20, "Train steps per timed window.")
+flags.DEFINE_integer("repeats", 5, "Timed windows.")
 flags.DEFINE_boolean("quick", False, "Only the main figures (no batch / image-size sweeps).")
 flags.DEFINE_boolean("pipeline", False, "Measure the input pipeline alone.")
 flags.DEFINE_string("dataset", "fashion_mnist", "Dataset for --pipeline.")
 
 IMAGE_SHAPES = ((28, 28, 1), (32, 32, 3), (64, 64, 3))
 BATCH_SIZES = (16, 32, 64, 128, 256)
+WARMUP_STEPS = 5
 
 
-def matmul_ceiling(size=2048, repeats=5):
-    """GFLOP/s of a float32 (size x size) @ (size x size) matmul, the best of several runs."""
-    a = tf.random.normal((size, size))
-    b = tf.random.normal((size, size))
-    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+def matmul_ceiling(dtype="float32", size=4096, repeats=5):
+    """GFLOP/s of a (size x size) @ (size x size) matmul in `dtype`, the best of several runs."""
+    a = tf.cast(tf.random.normal((size, size)), dtype)
+    b = tf.cast(tf.random.normal((size, size)), dtype)
+
+    @tf.function
+    def matmul():
+        return tf.reduce_sum(tf.cast(tf.matmul(a, b), "float32"))
+
     matmul().numpy()
     best = 0.0
     for _ in range(repeats):
         start = time.perf_counter()
-        for _ in range(5):
+        for _ in range(3):
             matmul().numpy()
-        best = max(best, 5 * 2 * size**3 / (time.perf_counter() - start) / 1e9)
+        best = max(best, 3 * 2 * size**3 / (time.perf_counter() - start) / 1e9)
     return best
 
 
-def build(name, image_shape, jit_compile):
-    keras.utils.set_random_seed(0)
-    model = models.get(name, image_shape=image_shape, seed=0)
-    model.compile(jit_compile=jit_compile)
+class PlainStep(keras.Model):
+    """The reference a speed-up is measured against: the textbook two-player step in its
+    plainest form, on given networks. One discriminator update on real and fresh fake samples
+    (binary cross-entropy on logits), then one generator update with the non-saturating loss;
+    uniform [-1, 1] noise; no XLA, no hooks, nothing shared between the two updates."""
+
+    def __init__(self, generator, discriminator, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(generator.inputs[0].shape[-1])
+        self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def compile(self, d_optimizer, g_optimizer):
+        super().compile(jit_compile=False)
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+
+    def train_step(self, real):
+        n = tf.shape(real)[0]
+        noise = tf.random.uniform((n, self.latent_dim), -1.0, 1.0)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(self.generator(noise, training=True), training=True)
+            d_loss = self.bce(tf.ones_like(real_logits), real_logits) + self.bce(
+                tf.zeros_like(fake_logits), fake_logits
+            )
+        weights = self.discriminator.trainable_weights
+        self.d_optimizer.apply(tape.gradient(d_loss, weights), weights)
+
+        noise = tf.random.uniform((n, self.latent_dim), -1.0, 1.0)
+        with tf.GradientTape() as tape:
+            fake_logits = self.discriminator(self.generator(noise, training=True), training=True)
+            g_loss = self.bce(tf.ones_like(fake_logits), fake_logits)
+        weights = self.generator.trainable_weights
+        self.g_optimizer.apply(tape.gradient(g_loss, weights), weights)
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+
+def has_plain_reference(model):
+    """The plain step is the model's own algorithm only for one-step, unconditional GANs
+    with a logit discriminator and the non-saturating loss (mlp_gan, dcgan, baseline_dcgan)."""
+    return (
+        type(model).train_step is models.GAN.train_step
+        and type(model).discriminator_objective is models.GAN.discriminator_objective
+        and type(model).generator_objective is models.GAN.generator_objective
+        and not model.conditional
+        and model.d_steps == 1
+        and model.generator_loss == "non_saturating"
+        and model.update == "alternating"
+    )
+
+
+def build(name, image_shape, jit_compile, precision="float32", plain=False):
+    """The model to time: the family's own (compiled with its paper optimizers) or, with
+    `plain`, its networks inside `PlainStep`. None when `plain` has no meaning for it."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        keras.utils.set_random_seed(0)
+        model = models.get(name, image_shape=image_shape, seed=0)
+        if plain:
+            if not has_plain_reference(model):
+                return None
+            d_optimizer, g_optimizer = model.default_optimizers()
+            model = PlainStep(model.generator, model.discriminator)
+            model.compile(d_optimizer, g_optimizer)
+        else:
+            model.compile(jit_compile=jit_compile)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
     return model
 
 
 def random_batch(model, batch_size):
     """Random samples for one train step; (samples, labels) for a conditional model."""
-    shape = (batch_size * model.d_steps, *model.generator.outputs[0].shape[1:])
-    low, high = model.output_range or (-2.0, 2.0)
+    d_steps = getattr(model, "d_steps", 1)
+    shape = (batch_size * d_steps, *model.generator.outputs[0].shape[1:])
+    low, high = getattr(model, "output_range", None) or (-2.0, 2.0)
     samples = tf.random.uniform(shape, low, high, seed=1)
-    if model.conditional:
+    if getattr(model, "conditional", False):
         return samples, tf.random.uniform(shape[:1], 0, model.num_classes, tf.int32, seed=2)
     return samples
 
@@ -77,29 +155,97 @@ def _count(batch):
     return int(tf.nest.flatten(batch)[0].shape[0])
 
 
-def flops_per_image(name, image_shape, batch_size):
-    """FLOPs of one train step divided by the real images it consumes (profiler count)."""
-    model = build(name, image_shape, jit_compile=False)
-    batch = random_batch(model, batch_size)
+def step_flops(model, batch):
+    """FLOPs of one train step of `model` on `batch`, counted by TensorFlow's profiler."""
     graph = tf.function(model.train_step).get_concrete_function(batch).graph
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
-    profile = tf.compat.v1.profiler.profile(graph, options=options)
-    return profile.total_float_ops / _count(batch)
+    return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops
 
 
-def images_per_second(name, image_shape, batch_size, jit_compile, steps, repeats):
-    """(median, min, max) real images per second of `fit` on a cached in-memory batch."""
-    model = build(name, image_shape, jit_compile)
+def flops_per_image(name, image_shape, batch_size):
+    """FLOPs of one train step divided by the real images it consumes."""
+    model = build(name, image_shape, jit_compile=False)
     batch = random_batch(model, batch_size)
+    return step_flops(model, batch) / _count(batch)
+
+
+def window_rates(model, batch, steps, repeats, warmup=WARMUP_STEPS):
+    """Images/s of `repeats` windows of `steps` consecutive train steps, all inside one `fit`
+    that starts with `warmup` untimed steps."""
+    stamps = []
+    timer = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: stamps.append(time.perf_counter())
+    )
     dataset = tf.data.Dataset.from_tensors(batch).repeat()
-    model.fit(dataset, steps_per_epoch=3, epochs=1, verbose=0)  # warm-up and compilation
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-        rates.append(steps * _count(batch) / (time.perf_counter() - start))
+    model.fit(dataset, steps_per_epoch=warmup + steps * repeats, epochs=1, verbose=0, callbacks=[timer])
+    ends = stamps[warmup - 1 :: steps]
+    return [steps * _count(batch) / (b - a) for a, b in zip(ends, ends[1:])]
+
+
+def images_per_second(name, image_shape, batch_size, jit_compile, steps, repeats,
+                      precision="float32", plain=False):
+    """(median, min, max) real images per second, or None where the configuration does not
+    apply (a plain reference for a family whose algorithm is not the textbook one)."""
+    model = build(name, image_shape, jit_compile, precision, plain)
+    if model is None:
+        return None
+    rates = window_rates(model, random_batch(model, batch_size), steps, repeats)
     return statistics.median(rates), min(rates), max(rates)
+
+
+# (label, XLA, precision, plain reference)
+CONFIGURATIONS = (
+    ("plain step, XLA off", False, "float32", True),
+    ("XLA off", False, "float32", False),
+    ("XLA on ", True, "float32", False),
+    ("bfloat16, XLA off", False, "mixed_bfloat16", False),
+    ("bfloat16, XLA on ", True, "mixed_bfloat16", False),
+)
+
+
+def report(name, ceilings):
+    image_shape = (28, 28, 1)
+    flops = flops_per_image(name, image_shape, FLAGS.batch_size)
+    lines = [f"{name}: {flops / 1e6:.1f} MFLOP per image (train step, 28x28x1, batch {FLAGS.batch_size})"]
+    figures = {}
+    for label, jit, precision, plain in CONFIGURATIONS:
+        measured = images_per_second(
+            name, image_shape, FLAGS.batch_size, jit, FLAGS.steps, FLAGS.repeats, precision, plain
+        )
+        figures[label.strip()] = measured and measured[0]
+        if measured is None:
+            lines.append(f"  {label:<19}: n/a (the family's step is not the textbook one)")
+            continue
+        median, low, high = measured
+        gflops = median * flops / 1e9
+        ceiling_note = f"{100 * gflops / ceilings['float32']:5.1f}% of the float32 matmul ceiling"
+        if precision == "mixed_bfloat16":
+            ceiling_note += f", {100 * gflops / ceilings['bfloat16']:5.1f}% of the bfloat16 one"
+        lines.append(
+            f"  {label:<19}: {median:8.0f} images/s ({low:.0f}..{high:.0f}), "
+            f"{gflops:6.1f} GFLOP/s = {ceiling_note}"
+        )
+    best = max(value for value in figures.values() if value)
+    lines.append(f"  XLA speed-up (float32): {figures['XLA on'] / figures['XLA off']:.2f}x")
+    if figures["plain step, XLA off"]:
+        lines.append(f"  fastest configuration vs the plain step: {best / figures['plain step, XLA off']:.2f}x")
+    if not FLAGS.quick:
+        jit = figures["XLA on"] >= figures["XLA off"]
+        sweep = []
+        for batch_size in BATCH_SIZES:
+            rate = images_per_second(name, image_shape, batch_size, jit, max(4, FLAGS.steps // 2), 3)[0]
+            sweep.append(f"{batch_size}: {rate:.0f}")
+        lines.append(f"  batch size (XLA {'on' if jit else 'off'}, 28x28x1) -> images/s: " + ", ".join(sweep))
+        sweep = []
+        for shape in IMAGE_SHAPES:
+            try:
+                rate = images_per_second(name, shape, FLAGS.batch_size, jit, max(4, FLAGS.steps // 2), 3)[0]
+                sweep.append(f"{'x'.join(map(str, shape))}: {rate:.0f}")
+            except GanZooError as e:
+                sweep.append(f"{'x'.join(map(str, shape))}: n/a ({e})")
+        lines.append(f"  image size (XLA {'on' if jit else 'off'}, batch {FLAGS.batch_size}) -> images/s: " + ", ".join(sweep))
+    return "\n".join(lines), flops, figures
 
 
 def pipeline_rate(name, batch_size, batches=400):
@@ -114,35 +260,8 @@ def pipeline_rate(name, batch_size, batches=400):
     return batches * batch_size / (time.perf_counter() - start)
 
 
-def report(name, ceiling):
-    image_shape = (28, 28, 1)
-    flops = flops_per_image(name, image_shape, FLAGS.batch_size)
-    lines = [f"{name}: {flops / 1e6:.1f} MFLOP per image (train step, 28x28x1, batch {FLAGS.batch_size})"]
-    figures = {}
-    for jit in (True, False):
-        median, low, high = images_per_second(name, image_shape, FLAGS.batch_size, jit, FLAGS.steps, FLAGS.repeats)
-        gflops = median * flops / 1e9
-        figures[jit] = median
-        lines.append(
-            f"  XLA {'on ' if jit else 'off'}: {median:8.0f} images/s ({low:.0f}..{high:.0f}), "
-            f"{gflops:6.1f} GFLOP/s = {100 * gflops / ceiling:5.1f}% of the matmul ceiling"
-        )
-    lines.append(f"  XLA speed-up: {figures[True] / figures[False]:.2f}x")
-    if not FLAGS.quick:
-        sweep = []
-        for batch_size in BATCH_SIZES:
-            rate = images_per_second(name, image_shape, batch_size, True, max(4, FLAGS.steps // 2), 3)[0]
-            sweep.append(f"{batch_size}: {rate:.0f}")
-        lines.append("  batch size (XLA, 28x28x1) -> images/s: " + ", ".join(sweep))
-        sweep = []
-        for shape in IMAGE_SHAPES:
-            try:
-                rate = images_per_second(name, shape, FLAGS.batch_size, True, max(4, FLAGS.steps // 2), 3)[0]
-                sweep.append(f"{'x'.join(map(str, shape))}: {rate:.0f}")
-            except GanZooError as e:
-                sweep.append(f"{'x'.join(map(str, shape))}: n/a ({e})")
-        lines.append(f"  image size (XLA, batch {FLAGS.batch_size}) -> images/s: " + ", ".join(sweep))
-    return "\n".join(lines), flops, figures
+def _cell(value):
+    return f"{value:.0f}" if value else "-"
 
 
 def main(argv):
@@ -153,18 +272,22 @@ def main(argv):
             print(f"pipeline {FLAGS.dataset}: {rate:.0f} images/s at batch {FLAGS.batch_size}")
             return
         names = models.names() if FLAGS.model == "all" else [models.family(FLAGS.model) and FLAGS.model]
-        ceiling = matmul_ceiling()
-        print(f"float32 matmul ceiling: {ceiling:.1f} GFLOP/s ({os.cpu_count()} cores)")
+        ceilings = {dtype: matmul_ceiling(dtype) for dtype in ("float32", "bfloat16")}
+        print(f"matmul ceiling: float32 {ceilings['float32']:.1f} GFLOP/s, "
+              f"bfloat16 {ceilings['bfloat16']:.1f} GFLOP/s ({os.cpu_count()} cores)")
         table = []
         for name in names:
-            text, flops, figures = report(name, ceiling)
+            text, flops, figures = report(name, ceilings)
             print(text, flush=True)
             table.append((name, flops, figures))
-        print("\n| model | MFLOP/image | images/s XLA | images/s no XLA | speed-up | % of matmul ceiling |")
-        print("|---|---|---|---|---|---|")
-        for name, flops, figures in table:
-            print(f"| {name} | {flops / 1e6:.1f} | {figures[True]:.0f} | {figures[False]:.0f} | "
-                  f"{figures[True] / figures[False]:.2f}x | {100 * figures[True] * flops / 1e9 / ceiling:.0f}% |")
+        print("\n| model | MFLOP/image | plain step | XLA off | XLA on | bfloat16, XLA off | "
+              "bfloat16, XLA on | XLA speed-up | best float32, % of ceiling |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name, flops, f in table:
+            best32 = max(f["XLA on"], f["XLA off"])
+            print(f"| {name} | {flops / 1e6:.1f} | {_cell(f['plain step, XLA off'])} | {_cell(f['XLA off'])} | "
+                  f"{_cell(f['XLA on'])} | {_cell(f['bfloat16, XLA off'])} | {_cell(f['bfloat16, XLA on'])} | "
+                  f"{f['XLA on'] / f['XLA off']:.2f}x | {100 * best32 * flops / 1e9 / ceilings['float32']:.0f}% |")
     except GanZooError as e:
         raise SystemExit(f"error: {e}")
 
