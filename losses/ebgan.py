@@ -24,22 +24,22 @@ import tensorflow as tf
 
 def reconstruction_energy(images, reconstructions):
     """Per-sample energy: mean squared error over every non-batch axis, shape (batch,)."""
-    images = tf.convert_to_tensor(images, tf.float32)
-    reconstructions = tf.convert_to_tensor(reconstructions, tf.float32)
+    images = tf.cast(images, tf.float32)
+    reconstructions = tf.cast(reconstructions, tf.float32)
     squared = tf.square(reconstructions - images)
     return tf.reduce_mean(tf.reshape(squared, (tf.shape(squared)[0], -1)), axis=-1)
 
 
 def ebgan_discriminator_loss(real_energy, fake_energy, margin):
     """mean D(x) + mean max(0, margin - D(G(z))): the paper's hinge loss for the discriminator."""
-    real_energy = tf.convert_to_tensor(real_energy, tf.float32)
-    fake_energy = tf.convert_to_tensor(fake_energy, tf.float32)
+    real_energy = tf.cast(real_energy, tf.float32)
+    fake_energy = tf.cast(fake_energy, tf.float32)
     return tf.reduce_mean(real_energy) + tf.reduce_mean(tf.nn.relu(margin - fake_energy))
 
 
 def ebgan_generator_loss(fake_energy):
     """mean D(G(z)): the generator lowers the energy of its samples (the PT term is added apart)."""
-    return tf.reduce_mean(tf.convert_to_tensor(fake_energy, tf.float32))
+    return tf.reduce_mean(tf.cast(fake_energy, tf.float32))
 
 
 def pulling_away_term(embeddings):
@@ -51,7 +51,7 @@ def pulling_away_term(embeddings):
     Returns 0 for a batch of fewer than two samples. A zero embedding counts as orthogonal to
     everything (its normalised vector is 0).
     """
-    embeddings = tf.convert_to_tensor(embeddings, tf.float32)
+    embeddings = tf.cast(embeddings, tf.float32)
     n = tf.shape(embeddings)[0]
     flat = tf.reshape(embeddings, (n, -1))
     unit = tf.math.l2_normalize(flat, axis=-1, epsilon=1e-12)

@@ -40,8 +40,8 @@ def categorical_info_loss(code_onehot, logits):
         code_onehot: (batch, k) one-hot codes fed to the generator.
         logits: (batch, k) Q's unnormalised log-probabilities for the code.
     """
-    code_onehot = tf.convert_to_tensor(code_onehot, tf.float32)
-    logits = tf.convert_to_tensor(logits, tf.float32)
+    code_onehot = tf.cast(code_onehot, tf.float32)
+    logits = tf.cast(logits, tf.float32)
     return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=code_onehot, logits=logits))
 
 
@@ -58,12 +58,12 @@ def continuous_info_loss(code, mean, log_std=None):
 
     The NLL is summed over the d dimensions (they are independent).
     """
-    code = tf.convert_to_tensor(code, tf.float32)
-    mean = tf.convert_to_tensor(mean, tf.float32)
+    code = tf.cast(code, tf.float32)
+    mean = tf.cast(mean, tf.float32)
     if log_std is None:
         nll = 0.5 * tf.square(code - mean)
     else:
-        log_std = tf.convert_to_tensor(log_std, tf.float32)
+        log_std = tf.cast(log_std, tf.float32)
         nll = 0.5 * tf.square((code - mean) * tf.exp(-log_std)) + log_std
     return tf.reduce_mean(tf.reduce_sum(nll, axis=-1))
 
@@ -79,4 +79,4 @@ def categorical_mi_lower_bound(code_entropy, cross_entropy):
     It is at most H(c) (log 10 = 2.30 for one 10-way code), reached when Q always recovers c,
     and 0 when Q outputs the uniform distribution.
     """
-    return tf.cast(code_entropy, tf.float32) - tf.convert_to_tensor(cross_entropy, tf.float32)
+    return tf.cast(code_entropy, tf.float32) - tf.cast(cross_entropy, tf.float32)

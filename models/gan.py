@@ -457,7 +457,9 @@ class GAN(keras.Model):
 
     # ------------------------------------------------------------------------ inference
     def to_unit_range(self, samples):
-        """Maps generator outputs from `output_range` to [0, 1] (identity for 2-D data)."""
+        """Maps generator outputs from `output_range` to [0, 1] (identity for 2-D data), in
+        float32 whatever the compute dtype."""
+        samples = tf.cast(samples, tf.float32)
         if self.output_range is None:
             return samples
         low, high = self.output_range

@@ -308,3 +308,29 @@ def test_mlp_gan_keeps_discriminator_columns_within_the_papers_norm():
         norms = np.linalg.norm(kernel.numpy(), axis=0)
         assert norms.max() <= 1.9365 + 1e-4
     assert np.isclose(np.linalg.norm(kernels[0].numpy(), axis=0).max(), 1.9365, atol=1e-3)  # it binds
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize("name", NAMES)
+def test_mixed_precision_trains_every_family(name, policy):
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = build(name)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    compute = policy.split("_")[1]
+    assert {layer.compute_dtype for layer in model.generator.layers[1:]} == {compute}
+    assert all(w.dtype == "float32" for w in model.generator.weights + model.discriminator.weights)
+    assert isinstance(model.d_optimizer, keras.optimizers.LossScaleOptimizer) == (compute == "float16")
+    g_before, d_before = weights_of(model.generator), weights_of(model.discriminator)
+    # Dynamic loss scaling starts at 2^15 and skips the steps whose scaled gradients overflow
+    # while it finds its scale, so float16 gets a few more steps to move both networks.
+    steps = 2 if compute == "bfloat16" else 8
+    history = model.fit(tiny_data(model, steps=steps), epochs=1, verbose=0).history
+    for key, values in history.items():
+        assert np.all(np.isfinite(values)), key
+    assert changed(g_before, weights_of(model.generator))
+    assert changed(d_before, weights_of(model.discriminator))
+    samples = model.generate(3, seed=0)
+    assert samples.dtype == np.float32 and samples.min() >= 0.0 and samples.max() <= 1.0

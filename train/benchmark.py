@@ -35,7 +35,7 @@ from models.errors import GanZooError  # noqa: E402
 from train import data  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", "dcgan", f"A zoo model ({', '.join(models.names())}) or 'all'.")
+flags.DEFINE_string("model", "dcgan", f"Zoo models, comma-separated ({', '.join(models.names())}), or 'all'.")
 flags.DEFINE_integer("batch_size", 64, "Samples per generator step.")
 flags.DEFINE_integer("steps", 20, "Train steps per timed window.")
 flags.DEFINE_integer("repeats", 5, "Timed windows.")
@@ -271,7 +271,9 @@ def main(argv):
             rate = pipeline_rate(FLAGS.dataset, FLAGS.batch_size)
             print(f"pipeline {FLAGS.dataset}: {rate:.0f} images/s at batch {FLAGS.batch_size}")
             return
-        names = models.names() if FLAGS.model == "all" else [models.family(FLAGS.model) and FLAGS.model]
+        names = models.names() if FLAGS.model == "all" else FLAGS.model.split(",")
+        for name in names:
+            models.family(name)  # an unknown name fails here, before any timing
         ceilings = {dtype: matmul_ceiling(dtype) for dtype in ("float32", "bfloat16")}
         print(f"matmul ceiling: float32 {ceilings['float32']:.1f} GFLOP/s, "
               f"bfloat16 {ceilings['bfloat16']:.1f} GFLOP/s ({os.cpu_count()} cores)")

@@ -18,7 +18,7 @@ import models  # noqa: E402
 from models.errors import GanZooError  # noqa: E402
 from train import data, distribute  # noqa: E402
 from train.checkpoint import TrainingInterrupted  # noqa: E402
-from train.trainer import MAX_ROLLBACKS, ON_DIVERGENCE, TrainConfig, train  # noqa: E402
+from train.trainer import MAX_ROLLBACKS, ON_DIVERGENCE, PRECISIONS, TrainConfig, train  # noqa: E402
 
 _DEFAULTS = TrainConfig()
 FLAGS = flags.FLAGS
@@ -42,7 +42,8 @@ flags.DEFINE_integer("samples", _DEFAULTS.samples, "Samples in the grid written 
 flags.DEFINE_string("strategy", _DEFAULTS.strategy, f"Distribution strategy: {', '.join(distribute.STRATEGIES)}.")
 flags.DEFINE_list("devices", None, "With --strategy mirrored: devices to mirror over, e.g. /gpu:0,/gpu:1.")
 flags.DEFINE_integer("virtual_devices", None, "With --strategy mirrored: split the CPU into N virtual devices.")
-flags.DEFINE_boolean("mixed_precision", _DEFAULTS.mixed_precision, "Compute in float16 (mixed_float16) with loss scaling.")
+flags.DEFINE_string("precision", _DEFAULTS.precision, f"Dtype policy: {', '.join(PRECISIONS)} (bfloat16 on CPUs with bfloat16 units, e.g. AVX512_BF16).")
+flags.DEFINE_boolean("mixed_precision", _DEFAULTS.mixed_precision, "Shorthand for --precision mixed_float16 (float16 with loss scaling, for GPUs).")
 flags.DEFINE_integer("checkpoint_every", _DEFAULTS.checkpoint_every, "Save a checkpoint every N training steps, besides every epoch end and on SIGTERM / Ctrl-C (0: epoch ends only).")
 flags.DEFINE_string("on_divergence", _DEFAULTS.on_divergence, f"When a loss becomes NaN/Inf: {' or '.join(ON_DIVERGENCE)} (roll back to the last checkpoint with halved learning rates, at most {MAX_ROLLBACKS} times).")
 flags.DEFINE_integer("eval_every", None, "Log FCD (mode coverage for 2-D data) to TensorBoard every N epochs.")
@@ -85,6 +86,7 @@ def config_from_flags():
         strategy=FLAGS.strategy,
         devices=tuple(FLAGS.devices) if FLAGS.devices else None,
         virtual_devices=FLAGS.virtual_devices,
+        precision=FLAGS.precision,
         mixed_precision=FLAGS.mixed_precision,
         checkpoint_every=FLAGS.checkpoint_every,
         on_divergence=FLAGS.on_divergence,

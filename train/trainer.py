@@ -44,6 +44,9 @@ from train.images import write_png
 
 CHECKPOINTS = "checkpoints"
 ON_DIVERGENCE = ("stop", "rollback")
+# Keras dtype policies: mixed_float16 for GPUs (with loss scaling), mixed_bfloat16 for CPUs and
+# TPUs with bfloat16 units (no loss scaling needed: bfloat16 has float32's exponent range).
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 MAX_ROLLBACKS = 3  # --on_divergence rollback halves the learning rates at most this often
 
 log = logging.getLogger(__name__)
@@ -71,7 +74,8 @@ class TrainConfig:
     strategy: str = "default"
     devices: Optional[tuple] = None
     virtual_devices: Optional[int] = None
-    mixed_precision: bool = False
+    precision: str = "float32"  # a Keras dtype policy: float32, mixed_float16 or mixed_bfloat16
+    mixed_precision: bool = False  # shorthand for precision="mixed_float16"
     samples: int = 64
     verbose: object = "auto"
     checkpoint_every: int = 500  # training steps between checkpoints (0: only at epoch ends)
@@ -117,9 +121,22 @@ def _check(config):
     if config.checkpoint_every is None or config.checkpoint_every < 0:
         raise GanZooError(f"--checkpoint_every must be 0 (epoch ends only) or a number of steps, "
                           f"got {config.checkpoint_every}")
+    _precision(config)
     if config.on_divergence not in ON_DIVERGENCE:
         raise GanZooError(f"unknown --on_divergence {config.on_divergence!r}: use one of "
                           f"{', '.join(ON_DIVERGENCE)}")
+
+
+def _precision(config):
+    """The Keras dtype policy of `config`: --precision, or mixed_float16 for --mixed_precision."""
+    if config.precision not in PRECISIONS:
+        raise GanZooError(f"unknown --precision {config.precision!r}: use one of {', '.join(PRECISIONS)}")
+    if config.mixed_precision:
+        if config.precision not in ("float32", "mixed_float16"):
+            raise GanZooError(f"--mixed_precision means --precision mixed_float16, which contradicts "
+                              f"--precision {config.precision}: give only one of them")
+        return "mixed_float16"
+    return config.precision
 
 
 def _image_shape(config):
@@ -298,8 +315,7 @@ def train(config: TrainConfig) -> TrainResult:
     image_shape = tuple(tf.nest.flatten(dataset.element_spec)[0].shape[1:])
 
     previous_policy = keras.mixed_precision.global_policy()
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.mixed_precision.set_global_policy(_precision(config))
     try:
         with strategy.scope():
             model = build(config, image_shape, jit_compile=config.jit_compile and replicas == 1)

@@ -65,6 +65,10 @@ def command_of(record):
     for key, value in (record.get("model_options") or {}).items():
         text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
         parts.append(f"--model_option {key}={text}")
+    if record.get("precision", "float32") != "float32":
+        parts.append(f"--precision {record['precision']}")
+    elif record.get("mixed_precision"):
+        parts.append("--mixed_precision")
     if not record.get("jit_compile", True):
         parts.append("--nojit_compile")
     return " ".join(parts)
