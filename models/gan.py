@@ -82,6 +82,8 @@ class GAN(keras.Model):
     default_batch_size = 64
     default_d_steps = 1
     conditional = False  # True: trained on (samples, labels) batches
+    # XLA for jit_compile="auto" on a CPU: only where the CPU benchmark measured it faster.
+    xla_on_cpu = False
 
     def __init__(
         self,
@@ -198,8 +200,8 @@ class GAN(keras.Model):
     def compile(self, d_optimizer=None, g_optimizer=None, *, jit_compile="auto", **kwargs):
         """Sets the two optimizers (the paper's when omitted) and builds them.
 
-        `jit_compile="auto"` compiles the train step with XLA unless a multi-replica
-        distribution strategy is in use.
+        `jit_compile="auto"` compiles the train step with XLA where that is faster: see
+        `xla_by_default`.
         """
         default_d, default_g = self.default_optimizers()
         self.d_optimizer = keras.optimizers.get(d_optimizer) if d_optimizer else default_d
@@ -216,13 +218,27 @@ class GAN(keras.Model):
                 for opt in (self.d_optimizer, self.g_optimizer)
             )
         if jit_compile == "auto":
-            jit_compile = tf.distribute.get_strategy().num_replicas_in_sync == 1
+            jit_compile = self.xla_by_default()
         # Passing the generator's optimizer keeps Keras from creating a stray default one
         # (TensorBoard reads `model.optimizer` for its learning-rate scalar).
         super().compile(optimizer=self.g_optimizer, jit_compile=jit_compile, **kwargs)
         # Both optimizers must exist before fit(), in particular under a distribution strategy.
         self.d_optimizer.build(self.discriminator_variables)
         self.g_optimizer.build(self.generator_variables)
+
+    def xla_by_default(self):
+        """Whether `jit_compile="auto"` means XLA: on a GPU or TPU yes; on a CPU only for the
+        families whose `xla_on_cpu` is set, and never under a multi-replica strategy.
+
+        TensorFlow's own CPU kernels run convolutions and matmuls through oneDNN, which XLA's
+        CPU backend does not match: `python -m train.benchmark` measures most families faster
+        without XLA on a CPU, and a family turns XLA on there only where it measured faster.
+        """
+        if self._replicas() > 1:
+            return False
+        if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
+            return True
+        return self.xla_on_cpu
 
     def get_compile_config(self):
         if self.d_optimizer is None:
@@ -292,6 +308,9 @@ class GAN(keras.Model):
             "output_range": self.output_range,
             "seed": self.seed,
             "update": self.update,
+            # The dtype policy the networks compute in (mixed_bfloat16, ...): a loaded model
+            # computes as the saved one did, whatever the global policy at load time.
+            "precision": self.generator.dtype_policy.name,
         }
 
     def get_config(self):
@@ -305,10 +324,15 @@ class GAN(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("generator", "discriminator"):
-            if key in config:
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        previous = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(config.pop("precision", None) or previous)
+        try:
+            for key in ("generator", "discriminator"):
+                if key in config:
+                    config[key] = keras.saving.deserialize_keras_object(config[key])
+            return cls(**config)
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
 
     # ------------------------------------------------------------------- the update itself
     # ------------------------------------------------------------- per-replica arithmetic

@@ -99,6 +99,22 @@ def test_mixed_precision_trains_in_float16_with_loss_scaling(fashion_dir, tmp_pa
     assert model.generate(2).dtype == np.float16 or model.generate(2).dtype == np.float32
 
 
+def test_bfloat16_precision_trains_without_loss_scaling_and_saves(fashion_dir, tmp_path):
+    result = train(TrainConfig(model="dcgan", epochs=1, batch_size=16, steps_per_epoch=2, jit_compile=False,
+                               logdir=str(tmp_path / "bf16"), precision="mixed_bfloat16", samples=4, verbose=0))
+    model = result.model
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
+    assert model.generator.layers[1].compute_dtype == "bfloat16"
+    assert model.discriminator.get_layer("logit").compute_dtype == "bfloat16"
+    assert not isinstance(model.d_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert all(np.isfinite(v[0]) for v in result.history.values())
+    with open(tmp_path / "bf16" / "run.json") as f:
+        assert json.load(f)["precision"] == "mixed_bfloat16"
+    loaded = keras.saving.load_model(result.files["model"])
+    assert loaded.generator.layers[1].compute_dtype == "bfloat16"
+    np.testing.assert_array_equal(loaded.generate(4, seed=3), model.generate(4, seed=3))
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

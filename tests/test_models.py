@@ -334,3 +334,15 @@ def test_mixed_precision_trains_every_family(name, policy):
     assert changed(d_before, weights_of(model.discriminator))
     samples = model.generate(3, seed=0)
     assert samples.dtype == np.float32 and samples.min() >= 0.0 and samples.max() <= 1.0
+
+
+def test_auto_jit_compile_follows_the_family_on_this_cpu():
+    assert not tf.config.list_logical_devices("GPU")
+    for name in NAMES:
+        model = models.get(name, image_shape=(28, 28, 1))
+        model.compile()
+        assert model.jit_compile is type(model).xla_on_cpu, name
+    assert {name for name in NAMES if models.family(name).xla_on_cpu} == {"infogan"}
+    model = models.get("dcgan")
+    model.compile(jit_compile=True)
+    assert model.jit_compile is True

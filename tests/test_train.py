@@ -151,6 +151,8 @@ def run_cli(*args):
         (["extra"], "error: unexpected arguments extra"),
         (["--checkpoint_every", "-1"], "error: --checkpoint_every must be 0 (epoch ends only) or a number of steps"),
         (["--on_divergence", "ignore"], "error: unknown --on_divergence 'ignore': use one of stop, rollback"),
+        (["--precision", "float64"], "error: unknown --precision 'float64': use one of float32, mixed_float16, mixed_bfloat16"),
+        (["--mixed_precision", "--precision", "mixed_bfloat16"], "error: --mixed_precision means --precision mixed_float16, which contradicts --precision mixed_bfloat16: give only one of them"),
         (["--dataset", "{tmp}/empty"], "error: folder '{tmp}/empty' has no .png/.jpg/.jpeg/.bmp/.gif images"),
         (["--dataset", "{tmp}/mixed"], "error: images differ in size: '{tmp}/mixed/a.png' is (28, 28, 1) but '{tmp}/mixed/b.png' is (32, 32, 1) (h, w, c): pass --image_size"),
         (["--dataset", "{tmp}/mixed", "--image_size", "30", "--batch_size", "2"], "error: dcgan takes images of side"),

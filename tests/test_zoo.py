@@ -261,3 +261,15 @@ def test_the_rebuilt_command_carries_the_model_options():
     assert publish.command_of(record) == (
         "python -m train.main --model fgan --dataset fashion_mnist --epochs 5 --seed 0 "
         "--model_option divergence=pearson --model_option unroll=[1,2] --nojit_compile")
+
+
+@pytest.mark.parametrize("extra, flags", [
+    ({"jit_compile": None}, ""),  # the family's default
+    ({"jit_compile": True}, " --jit_compile"),
+    ({"jit_compile": None, "precision": "mixed_bfloat16"}, " --precision mixed_bfloat16"),
+    ({"mixed_precision": True, "precision": "float32"}, " --mixed_precision"),
+])
+def test_the_rebuilt_command_carries_precision_and_xla(extra, flags):
+    record = {"model": "dcgan", "dataset": "fashion_mnist", "epochs": 5, "seed": 0, **extra}
+    assert publish.command_of(record) == (
+        "python -m train.main --model dcgan --dataset fashion_mnist --epochs 5 --seed 0" + flags)

@@ -70,7 +70,7 @@ class TrainConfig:
     logdir: Optional[str] = None
     data_dir: Optional[str] = None
     image_size: Optional[int] = None
-    jit_compile: bool = True
+    jit_compile: Optional[bool] = None  # None: the family's choice (models.GAN.xla_by_default)
     strategy: str = "default"
     devices: Optional[tuple] = None
     virtual_devices: Optional[int] = None
@@ -270,7 +270,7 @@ def _load_training_data(config, family, batch_size):
         ) from None
 
 
-def build(config, image_shape, jit_compile=True):
+def build(config, image_shape, jit_compile="auto"):
     """The compiled model of `config` for samples of `image_shape`."""
     overrides = {"seed": config.seed}
     if config.d_steps is not None:
@@ -318,7 +318,8 @@ def train(config: TrainConfig) -> TrainResult:
     keras.mixed_precision.set_global_policy(_precision(config))
     try:
         with strategy.scope():
-            model = build(config, image_shape, jit_compile=config.jit_compile and replicas == 1)
+            jit_compile = "auto" if config.jit_compile is None else config.jit_compile and replicas == 1
+            model = build(config, image_shape, jit_compile=jit_compile)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     _claim_logdir(
@@ -329,6 +330,7 @@ def train(config: TrainConfig) -> TrainResult:
             "image_shape": list(image_shape),
             "batch_size": batch_size,
             "replicas": replicas,
+            "xla": bool(model.jit_compile),  # what jit_compile (None: the family's choice) gave
             "model_config": model.get_config(),
         },
     )

@@ -69,8 +69,8 @@ def command_of(record):
         parts.append(f"--precision {record['precision']}")
     elif record.get("mixed_precision"):
         parts.append("--mixed_precision")
-    if not record.get("jit_compile", True):
-        parts.append("--nojit_compile")
+    if record.get("jit_compile") is not None:  # an explicit choice; None is the family's default
+        parts.append("--jit_compile" if record["jit_compile"] else "--nojit_compile")
     return " ".join(parts)
 
 
