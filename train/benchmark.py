@@ -86,10 +86,10 @@ class PlainStep(keras.Model):
 
     def train_step(self, real):
         n = tf.shape(real)[0]
-        noise = tf.random.uniform((n, self.latent_dim), -1.0, 1.0)
+        fake = self.generator(tf.random.uniform((n, self.latent_dim), -1.0, 1.0), training=True)
         with tf.GradientTape() as tape:
             real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(self.generator(noise, training=True), training=True)
+            fake_logits = self.discriminator(fake, training=True)
             d_loss = self.bce(tf.ones_like(real_logits), real_logits) + self.bce(
                 tf.zeros_like(fake_logits), fake_logits
             )

@@ -1,0 +1,66 @@
+"""The benchmark's machinery (what it times and counts), never its timings."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import models
+from train import benchmark
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_the_plain_reference_exists_only_for_the_textbook_algorithm(name):
+    model = benchmark.build(name, (28, 28, 1), jit_compile=False)
+    assert benchmark.has_plain_reference(model) == (name in ("mlp_gan", "dcgan", "baseline_dcgan"))
+    assert (benchmark.build(name, (28, 28, 1), False, plain=True) is None) != benchmark.has_plain_reference(model)
+
+
+def test_the_plain_step_does_the_same_arithmetic_as_the_zoo_step():
+    ours = benchmark.build("dcgan", (28, 28, 1), jit_compile=False)
+    plain = benchmark.build("dcgan", (28, 28, 1), jit_compile=False, plain=True)
+    batch = benchmark.random_batch(ours, 16)
+    flops_ours, flops_plain = benchmark.step_flops(ours, batch), benchmark.step_flops(plain, batch)
+    # The same convolutions and matmuls; only small element-wise work (metrics) may differ.
+    assert flops_plain == pytest.approx(flops_ours, rel=0.01)
+    assert 150e6 < flops_ours / 16 < 200e6  # DCGAN 28x28: about 177 MFLOP per image and step
+
+
+def test_the_plain_step_trains_both_networks():
+    plain = benchmark.build("dcgan", (28, 28, 1), jit_compile=False, plain=True)
+    before = [w.numpy().copy() for w in plain.generator.weights + plain.discriminator.trainable_weights]
+    history = plain.fit(tf.data.Dataset.from_tensors(benchmark.random_batch(plain, 8)).repeat(),
+                        steps_per_epoch=2, epochs=1, verbose=0).history
+    after = [w.numpy() for w in plain.generator.weights + plain.discriminator.trainable_weights]
+    assert np.isfinite(history["d_loss"][0]) and np.isfinite(history["g_loss"][0])
+    assert sum(not np.array_equal(a, b) for a, b in zip(before, after)) > len(before) // 2
+
+
+def test_windows_are_timed_inside_one_fit():
+    model = benchmark.build("mlp_gan", (28, 28, 1), jit_compile=False)
+    calls = []
+    fit = model.fit
+    model.fit = lambda *args, **kwargs: calls.append(kwargs["steps_per_epoch"]) or fit(*args, **kwargs)
+    rates = benchmark.window_rates(model, benchmark.random_batch(model, 8), steps=3, repeats=4, warmup=2)
+    assert calls == [2 + 3 * 4]
+    assert len(rates) == 4 and all(rate > 0 for rate in rates)
+    assert int(model.g_optimizer.iterations) == 14
+
+
+def test_bfloat16_configuration_builds_in_bfloat16_and_restores_the_policy():
+    model = benchmark.build("dcgan", (28, 28, 1), jit_compile=False, precision="mixed_bfloat16")
+    assert model.generator.layers[1].compute_dtype == "bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_an_unknown_model_is_one_error_line_before_any_timing():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-m", "train.benchmark", "--model", "dcgan,stylegan"],
+                          cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("error: unknown model 'stylegan'")
+    assert "matmul ceiling" not in done.stdout
