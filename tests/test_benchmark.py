@@ -40,15 +40,25 @@ def test_the_plain_step_trains_both_networks():
     assert sum(not np.array_equal(a, b) for a, b in zip(before, after)) > len(before) // 2
 
 
-def test_windows_are_timed_inside_one_fit():
-    model = benchmark.build("mlp_gan", (28, 28, 1), jit_compile=False)
+def test_configurations_take_turns_after_their_warm_up():
     calls = []
-    fit = model.fit
-    model.fit = lambda *args, **kwargs: calls.append(kwargs["steps_per_epoch"]) or fit(*args, **kwargs)
-    rates = benchmark.window_rates(model, benchmark.random_batch(model, 8), steps=3, repeats=4, warmup=2)
-    assert calls == [2 + 3 * 4]
-    assert len(rates) == 4 and all(rate > 0 for rate in rates)
-    assert int(model.g_optimizer.iterations) == 14
+    entries = []
+    for label in ("a", "b"):
+        model = benchmark.build("mlp_gan", (28, 28, 1), jit_compile=False)
+        fit = model.fit
+
+        def recorded(*args, _label=label, _fit=fit, **kwargs):
+            calls.append((_label, kwargs["steps_per_epoch"]))
+            return _fit(*args, **kwargs)
+
+        model.fit = recorded
+        entries.append((label, model, benchmark.random_batch(model, 8)))
+    rates = benchmark.interleaved_rates(entries, steps=3, repeats=2, warmup=2)
+    # Warm-ups first, then one window of 1 + 3 steps (the first one untimed) per configuration
+    # and round, in turns.
+    assert calls == [("a", 2), ("b", 2), ("a", 4), ("b", 4), ("a", 4), ("b", 4)]
+    assert set(rates) == {"a", "b"} and all(len(r) == 2 and min(r) > 0 for r in rates.values())
+    assert [int(m.g_optimizer.iterations) for _, m, _ in entries] == [10, 10]
 
 
 def test_bfloat16_configuration_builds_in_bfloat16_and_restores_the_policy():

@@ -7,10 +7,11 @@
 Figures, for the model's own `train_step` on random data of the dataset's shape:
 
 - images/s: real training images consumed per second (batch x d_steps per generator step).
-  One `fit` runs an untimed warm-up (compilation included), then `repeats` windows of `steps`
-  consecutive train steps, timed from Keras' own batch-end callbacks; the median window and the
-  spread (min..max) are reported. Timing inside one `fit` keeps `fit`'s own start-up and
-  tear-down (iterator creation, callbacks) out of the figures;
+  Each configuration's model runs an untimed warm-up (compilation included); then windows of
+  `steps` consecutive train steps are timed from Keras' own batch-end callbacks, from the end
+  of a `fit`'s first step (so `fit`'s start-up is not in the figures). The configurations of a
+  model take turns, one window each per round for `repeats` rounds, so that the drifts of a
+  shared machine hit them alike; the median window and the spread (min..max) are reported;
 - FLOPs per image of one train step, counted by TensorFlow's profiler on the step's graph;
 - achieved GFLOP/s, and its ratio to a float32 matmul ceiling measured on the same machine
   (and, for bfloat16, to a bfloat16 matmul ceiling);
@@ -170,28 +171,49 @@ def flops_per_image(name, image_shape, batch_size):
     return step_flops(model, batch) / _count(batch)
 
 
-def window_rates(model, batch, steps, repeats, warmup=WARMUP_STEPS):
-    """Images/s of `repeats` windows of `steps` consecutive train steps, all inside one `fit`
-    that starts with `warmup` untimed steps."""
+def _window(model, dataset, images_per_step, steps):
+    """Images/s of `steps` consecutive train steps inside one `fit`, timed from the end of its
+    first step (so `fit`'s own start-up is not in the figure)."""
     stamps = []
     timer = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: stamps.append(time.perf_counter())
     )
-    dataset = tf.data.Dataset.from_tensors(batch).repeat()
-    model.fit(dataset, steps_per_epoch=warmup + steps * repeats, epochs=1, verbose=0, callbacks=[timer])
-    ends = stamps[warmup - 1 :: steps]
-    return [steps * _count(batch) / (b - a) for a, b in zip(ends, ends[1:])]
+    model.fit(dataset, steps_per_epoch=steps + 1, epochs=1, verbose=0, callbacks=[timer])
+    return steps * images_per_step / (stamps[-1] - stamps[0])
+
+
+def interleaved_rates(entries, steps, repeats, warmup=WARMUP_STEPS):
+    """{label: images/s of each window} for `entries` of (label, model, batch).
+
+    Every model first runs `warmup` untimed steps (compilation included); then the timed
+    windows take turns, one window per configuration in each of `repeats` rounds, so that the
+    slow drifts of a shared machine hit every configuration alike and their ratios hold.
+    """
+    prepared = []
+    for label, model, batch in entries:
+        dataset = tf.data.Dataset.from_tensors(batch).repeat()
+        model.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
+        prepared.append((label, model, dataset, _count(batch)))
+    rates = {label: [] for label, *_ in prepared}
+    for _ in range(repeats):
+        for label, model, dataset, count in prepared:
+            rates[label].append(_window(model, dataset, count, steps))
+    return rates
+
+
+def _summary(rates):
+    return statistics.median(rates), min(rates), max(rates)
 
 
 def images_per_second(name, image_shape, batch_size, jit_compile, steps, repeats,
                       precision="float32", plain=False):
-    """(median, min, max) real images per second, or None where the configuration does not
-    apply (a plain reference for a family whose algorithm is not the textbook one)."""
+    """(median, min, max) real images per second of one configuration, or None where it does
+    not apply (a plain reference for a family whose algorithm is not the textbook one)."""
     model = build(name, image_shape, jit_compile, precision, plain)
     if model is None:
         return None
-    rates = window_rates(model, random_batch(model, batch_size), steps, repeats)
-    return statistics.median(rates), min(rates), max(rates)
+    rates = interleaved_rates([("", model, random_batch(model, batch_size))], steps, repeats)
+    return _summary(rates[""])
 
 
 # (label, XLA, precision, plain reference)
@@ -208,16 +230,19 @@ def report(name, ceilings):
     image_shape = (28, 28, 1)
     flops = flops_per_image(name, image_shape, FLAGS.batch_size)
     lines = [f"{name}: {flops / 1e6:.1f} MFLOP per image (train step, 28x28x1, batch {FLAGS.batch_size})"]
+    entries = []
+    for label, jit, precision, plain in CONFIGURATIONS:
+        model = build(name, image_shape, jit, precision, plain)
+        if model is not None:
+            entries.append((label, model, random_batch(model, FLAGS.batch_size)))
+    rates = interleaved_rates(entries, FLAGS.steps, FLAGS.repeats)
     figures = {}
     for label, jit, precision, plain in CONFIGURATIONS:
-        measured = images_per_second(
-            name, image_shape, FLAGS.batch_size, jit, FLAGS.steps, FLAGS.repeats, precision, plain
-        )
-        figures[label.strip()] = measured and measured[0]
-        if measured is None:
+        figures[label.strip()] = label in rates and _summary(rates[label])[0]
+        if label not in rates:
             lines.append(f"  {label:<19}: n/a (the family's step is not the textbook one)")
             continue
-        median, low, high = measured
+        median, low, high = _summary(rates[label])
         gflops = median * flops / 1e9
         ceiling_note = f"{100 * gflops / ceilings['float32']:5.1f}% of the float32 matmul ceiling"
         if precision == "mixed_bfloat16":
@@ -226,10 +251,10 @@ def report(name, ceilings):
             f"  {label:<19}: {median:8.0f} images/s ({low:.0f}..{high:.0f}), "
             f"{gflops:6.1f} GFLOP/s = {ceiling_note}"
         )
-    best = max(value for value in figures.values() if value)
+    best = max(value for label, value in figures.items() if value and not label.startswith("plain"))
     lines.append(f"  XLA speed-up (float32): {figures['XLA on'] / figures['XLA off']:.2f}x")
     if figures["plain step, XLA off"]:
-        lines.append(f"  fastest configuration vs the plain step: {best / figures['plain step, XLA off']:.2f}x")
+        lines.append(f"  the zoo's fastest configuration vs the plain step: {best / figures['plain step, XLA off']:.2f}x")
     if not FLAGS.quick:
         jit = figures["XLA on"] >= figures["XLA off"]
         sweep = []
@@ -283,13 +308,14 @@ def main(argv):
             print(text, flush=True)
             table.append((name, flops, figures))
         print("\n| model | MFLOP/image | plain step | XLA off | XLA on | bfloat16, XLA off | "
-              "bfloat16, XLA on | XLA speed-up | best float32, % of ceiling |")
+              "bfloat16, XLA on | XLA speed-up | default, % of float32 ceiling |")
         print("|---|---|---|---|---|---|---|---|---|")
         for name, flops, f in table:
-            best32 = max(f["XLA on"], f["XLA off"])
+            # The default on a CPU: XLA only for the families that set xla_on_cpu.
+            default = f["XLA on"] if models.family(name).xla_on_cpu else f["XLA off"]
             print(f"| {name} | {flops / 1e6:.1f} | {_cell(f['plain step, XLA off'])} | {_cell(f['XLA off'])} | "
                   f"{_cell(f['XLA on'])} | {_cell(f['bfloat16, XLA off'])} | {_cell(f['bfloat16, XLA on'])} | "
-                  f"{f['XLA on'] / f['XLA off']:.2f}x | {100 * best32 * flops / 1e9 / ceilings['float32']:.0f}% |")
+                  f"{f['XLA on'] / f['XLA off']:.2f}x | {100 * default * flops / 1e9 / ceilings['float32']:.0f}% |")
     except GanZooError as e:
         raise SystemExit(f"error: {e}")
 
