@@ -35,14 +35,18 @@ import models  # noqa: E402
 from models.errors import GanZooError  # noqa: E402
 from train import data  # noqa: E402
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("model", "dcgan", f"Zoo models, comma-separated ({', '.join(models.names())}), or 'all'.")
-flags.DEFINE_integer("batch_size", 64, "Samples per generator step.")
-flags.DEFINE_integer("steps", 20, "Train steps per timed window.")
-flags.DEFINE_integer("repeats", 5, "Timed windows.")
-flags.DEFINE_boolean("quick", False, "Only the main figures (no batch / image-size sweeps).")
-flags.DEFINE_boolean("pipeline", False, "Measure the input pipeline alone.")
-flags.DEFINE_string("dataset", "fashion_mnist", "Dataset for --pipeline.")
+
+
+def define_flags(flag_values=None):
+    fv = flags.FLAGS if flag_values is None else flag_values
+    flags.DEFINE_string("model", "dcgan", f"Zoo models, comma-separated ({', '.join(models.names())}), or 'all'.", flag_values=fv)
+    flags.DEFINE_integer("batch_size", 64, "Samples per generator step.", flag_values=fv)
+    flags.DEFINE_integer("steps", 20, "Train steps per timed window.", flag_values=fv)
+    flags.DEFINE_integer("repeats", 5, "Timed windows (rounds) per configuration.", flag_values=fv)
+    flags.DEFINE_boolean("quick", False, "Only the main figures (no batch / image-size sweeps).", flag_values=fv)
+    flags.DEFINE_boolean("pipeline", False, "Measure the input pipeline alone.", flag_values=fv)
+    flags.DEFINE_string("dataset", "fashion_mnist", "Dataset for --pipeline.", flag_values=fv)
+
 
 IMAGE_SHAPES = ((28, 28, 1), (32, 32, 3), (64, 64, 3))
 BATCH_SIZES = (16, 32, 64, 128, 256)
@@ -226,16 +230,16 @@ CONFIGURATIONS = (
 )
 
 
-def report(name, ceilings):
+def report(name, ceilings, fv):
     image_shape = (28, 28, 1)
-    flops = flops_per_image(name, image_shape, FLAGS.batch_size)
-    lines = [f"{name}: {flops / 1e6:.1f} MFLOP per image (train step, 28x28x1, batch {FLAGS.batch_size})"]
+    flops = flops_per_image(name, image_shape, fv.batch_size)
+    lines = [f"{name}: {flops / 1e6:.1f} MFLOP per image (train step, 28x28x1, batch {fv.batch_size})"]
     entries = []
     for label, jit, precision, plain in CONFIGURATIONS:
         model = build(name, image_shape, jit, precision, plain)
         if model is not None:
-            entries.append((label, model, random_batch(model, FLAGS.batch_size)))
-    rates = interleaved_rates(entries, FLAGS.steps, FLAGS.repeats)
+            entries.append((label, model, random_batch(model, fv.batch_size)))
+    rates = interleaved_rates(entries, fv.steps, fv.repeats)
     figures = {}
     for label, jit, precision, plain in CONFIGURATIONS:
         figures[label.strip()] = label in rates and _summary(rates[label])[0]
@@ -255,21 +259,21 @@ def report(name, ceilings):
     lines.append(f"  XLA speed-up (float32): {figures['XLA on'] / figures['XLA off']:.2f}x")
     if figures["plain step, XLA off"]:
         lines.append(f"  the zoo's fastest configuration vs the plain step: {best / figures['plain step, XLA off']:.2f}x")
-    if not FLAGS.quick:
+    if not fv.quick:
         jit = figures["XLA on"] >= figures["XLA off"]
         sweep = []
         for batch_size in BATCH_SIZES:
-            rate = images_per_second(name, image_shape, batch_size, jit, max(4, FLAGS.steps // 2), 3)[0]
+            rate = images_per_second(name, image_shape, batch_size, jit, max(4, fv.steps // 2), 3)[0]
             sweep.append(f"{batch_size}: {rate:.0f}")
         lines.append(f"  batch size (XLA {'on' if jit else 'off'}, 28x28x1) -> images/s: " + ", ".join(sweep))
         sweep = []
         for shape in IMAGE_SHAPES:
             try:
-                rate = images_per_second(name, shape, FLAGS.batch_size, jit, max(4, FLAGS.steps // 2), 3)[0]
+                rate = images_per_second(name, shape, fv.batch_size, jit, max(4, fv.steps // 2), 3)[0]
                 sweep.append(f"{'x'.join(map(str, shape))}: {rate:.0f}")
             except GanZooError as e:
                 sweep.append(f"{'x'.join(map(str, shape))}: n/a ({e})")
-        lines.append(f"  image size (XLA {'on' if jit else 'off'}, batch {FLAGS.batch_size}) -> images/s: " + ", ".join(sweep))
+        lines.append(f"  image size (XLA {'on' if jit else 'off'}, batch {fv.batch_size}) -> images/s: " + ", ".join(sweep))
     return "\n".join(lines), flops, figures
 
 
@@ -289,14 +293,16 @@ def _cell(value):
     return f"{value:.0f}" if value else "-"
 
 
-def main(argv):
-    del argv
+def main(argv, flag_values=None):
+    fv = flags.FLAGS if flag_values is None else flag_values
+    if len(argv) > 1:
+        raise SystemExit(f"error: unexpected arguments {' '.join(argv[1:])}; flags look like --model dcgan")
     try:
-        if FLAGS.pipeline:
-            rate = pipeline_rate(FLAGS.dataset, FLAGS.batch_size)
-            print(f"pipeline {FLAGS.dataset}: {rate:.0f} images/s at batch {FLAGS.batch_size}")
+        if fv.pipeline:
+            rate = pipeline_rate(fv.dataset, fv.batch_size)
+            print(f"pipeline {fv.dataset}: {rate:.0f} images/s at batch {fv.batch_size}")
             return
-        names = models.names() if FLAGS.model == "all" else FLAGS.model.split(",")
+        names = models.names() if fv.model == "all" else fv.model.split(",")
         for name in names:
             models.family(name)  # an unknown name fails here, before any timing
         ceilings = {dtype: matmul_ceiling(dtype) for dtype in ("float32", "bfloat16")}
@@ -304,7 +310,7 @@ def main(argv):
               f"bfloat16 {ceilings['bfloat16']:.1f} GFLOP/s ({os.cpu_count()} cores)")
         table = []
         for name in names:
-            text, flops, figures = report(name, ceilings)
+            text, flops, figures = report(name, ceilings, fv)
             print(text, flush=True)
             table.append((name, flops, figures))
         print("\n| model | MFLOP/image | plain step | XLA off | XLA on | bfloat16, XLA off | "
@@ -320,5 +326,10 @@ def main(argv):
         raise SystemExit(f"error: {e}")
 
 
-if __name__ == "__main__":
+def run():
+    define_flags()
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()
