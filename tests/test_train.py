@@ -236,11 +236,21 @@ def cli_process(*args, env=None):
 def test_cli_process_trains_with_xla_and_prints_where_things_are(fashion_dir, tmp_path):
     logdir = tmp_path / "cli"
     done = cli_process("--model", "dcgan", "--epochs", "1", "--steps_per_epoch", "2", "--batch_size", "8",
-                       "--logdir", str(logdir))
+                       "--jit_compile", "--logdir", str(logdir))
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"tensorboard --logdir {logdir}" in done.stdout
     assert (logdir / "final.weights.h5").is_file() and (logdir / "samples.png").is_file()
-    assert json.loads((logdir / "run.json").read_text())["jit_compile"] is True
+    record = json.loads((logdir / "run.json").read_text())
+    assert record["jit_compile"] is True and record["xla"] is True
+
+
+@pytest.mark.parametrize("model, xla", [("dcgan", False), ("mlp_gan", True)])
+def test_run_records_the_familys_xla_choice_on_a_cpu(fashion_dir, tmp_path, model, xla):
+    result = train(TrainConfig(model=model, epochs=1, steps_per_epoch=1, batch_size=8, samples=4,
+                               logdir=str(tmp_path / model), verbose=0))
+    record = json.loads((tmp_path / model / "run.json").read_text())
+    assert record["jit_compile"] is None and record["xla"] is xla
+    assert result.model.jit_compile is xla
 
 
 def test_cli_process_user_error_has_no_traceback(tmp_path):
