@@ -115,6 +115,18 @@ def test_bfloat16_precision_trains_without_loss_scaling_and_saves(fashion_dir, t
     np.testing.assert_array_equal(loaded.generate(4, seed=3), model.generate(4, seed=3))
 
 
+def test_a_run_goes_on_only_in_its_own_precision(fashion_dir, tmp_path):
+    config = dict(model="dcgan", batch_size=8, steps_per_epoch=1, jit_compile=False,
+                  logdir=str(tmp_path / "run"), samples=4, verbose=0)
+    train(TrainConfig(epochs=1, precision="mixed_bfloat16", **config))
+    for other in (dict(), dict(mixed_precision=True)):
+        with pytest.raises(GanZooError, match=(
+                f"logdir {tmp_path / 'run'} holds a run trained with --precision mixed_bfloat16, not "
+                f"(float32|mixed_float16): pass --precision mixed_bfloat16 to go on with it")):
+            train(TrainConfig(epochs=2, **other, **config))
+    assert train(TrainConfig(epochs=2, precision="mixed_bfloat16", **config)).epochs_run == 1
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -139,6 +139,11 @@ def _precision(config):
     return config.precision
 
 
+def _recorded_precision(record):
+    """The dtype policy a run.json records (runs without the field trained in float32)."""
+    return "mixed_float16" if record.get("mixed_precision") else record.get("precision", "float32")
+
+
 def _image_shape(config):
     """--image_size resizes to a square and keeps the dataset's channels."""
     if config.image_size is None:
@@ -218,6 +223,12 @@ def _claim_logdir(logdir, record):
                     f"logdir {logdir} holds a run with {key}={previous.get(key)!r}, not "
                     f"{record[key]!r}; pass another --logdir or delete that one"
                 )
+        # A checkpoint of one dtype policy does not resume under another (mixed_float16's
+        # optimizers carry a loss scale the others lack, and the arithmetic would change).
+        before, now = _recorded_precision(previous), _recorded_precision(record)
+        if before != now:
+            raise GanZooError(f"logdir {logdir} holds a run trained with --precision {before}, not {now}: "
+                              f"pass --precision {before} to go on with it, or another --logdir")
     # Checkpoints without their run.json: refuse those of another model before claiming.
     checkpoint = TrainingCheckpoint(os.path.join(logdir, CHECKPOINTS), record["model"])
     checkpoint.check_model()
