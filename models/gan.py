@@ -25,6 +25,8 @@ Families change *what* is optimised, never the loop, by overriding small hooks:
 `History` and TensorBoard through `keras.metrics.Mean` trackers.
 """
 
+import contextlib
+
 import numpy as np
 import keras
 import tensorflow as tf
@@ -51,6 +53,18 @@ def draw_noise(shape, seed, distribution="uniform"):
     if distribution == "uniform":
         return keras.random.uniform(shape, minval=-1.0, maxval=1.0, seed=seed)
     return keras.random.normal(shape, seed=seed)
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Keras' global dtype policy set to `name` (e.g. "mixed_bfloat16"; None keeps it) for the
+    layers built inside the block, and restored after it."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name or previous)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 @keras.saving.register_keras_serializable(package="gan_zoo")
@@ -324,15 +338,11 @@ class GAN(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        previous = keras.mixed_precision.global_policy()
-        keras.mixed_precision.set_global_policy(config.pop("precision", None) or previous)
-        try:
+        with dtype_policy(config.pop("precision", None)):
             for key in ("generator", "discriminator"):
                 if key in config:
                     config[key] = keras.saving.deserialize_keras_object(config[key])
             return cls(**config)
-        finally:
-            keras.mixed_precision.set_global_policy(previous)
 
     # ------------------------------------------------------------------- the update itself
     # ------------------------------------------------------------- per-replica arithmetic

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 import models
 from models.errors import GanZooError
+from models.gan import dtype_policy
 
 NAMES = models.names()
 
@@ -313,12 +314,8 @@ def test_mlp_gan_keeps_discriminator_columns_within_the_papers_norm():
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 @pytest.mark.parametrize("name", NAMES)
 def test_mixed_precision_trains_every_family(name, policy):
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(policy)
-    try:
+    with dtype_policy(policy):
         model = build(name)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     compute = policy.split("_")[1]
     assert {layer.compute_dtype for layer in model.generator.layers[1:]} == {compute}
     assert all(w.dtype == "float32" for w in model.generator.weights + model.discriminator.weights)

@@ -33,6 +33,7 @@ from absl import app, flags  # noqa: E402
 
 import models  # noqa: E402
 from models.errors import GanZooError  # noqa: E402
+from models.gan import dtype_policy  # noqa: E402
 from train import data  # noqa: E402
 
 
@@ -127,9 +128,7 @@ def has_plain_reference(model):
 def build(name, image_shape, jit_compile, precision="float32", plain=False):
     """The model to time: the family's own (compiled with its paper optimizers) or, with
     `plain`, its networks inside `PlainStep`. None when `plain` has no meaning for it."""
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(precision)
-    try:
+    with dtype_policy(precision):
         keras.utils.set_random_seed(0)
         model = models.get(name, image_shape=image_shape, seed=0)
         if plain:
@@ -140,8 +139,6 @@ def build(name, image_shape, jit_compile, precision="float32", plain=False):
             model.compile(d_optimizer, g_optimizer)
         else:
             model.compile(jit_compile=jit_compile)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     return model
 
 

@@ -34,6 +34,7 @@ import tensorflow as tf
 
 import models
 from models.errors import GanZooError
+from models.gan import dtype_policy
 from models import saving
 from train import data, distribute
 from train.callbacks import (EvaluateEvery, SampleGrid, StopOnDivergence, TensorBoard,
@@ -131,12 +132,10 @@ def _precision(config):
     """The Keras dtype policy of `config`: --precision, or mixed_float16 for --mixed_precision."""
     if config.precision not in PRECISIONS:
         raise GanZooError(f"unknown --precision {config.precision!r}: use one of {', '.join(PRECISIONS)}")
-    if config.mixed_precision:
-        if config.precision not in ("float32", "mixed_float16"):
-            raise GanZooError(f"--mixed_precision means --precision mixed_float16, which contradicts "
-                              f"--precision {config.precision}: give only one of them")
-        return "mixed_float16"
-    return config.precision
+    if config.mixed_precision and config.precision not in ("float32", "mixed_float16"):
+        raise GanZooError(f"--mixed_precision means --precision mixed_float16, which contradicts "
+                          f"--precision {config.precision}: give only one of them")
+    return _recorded_precision(vars(config))
 
 
 def _recorded_precision(record):
@@ -325,14 +324,9 @@ def train(config: TrainConfig) -> TrainResult:
     dataset = _load_training_data(config, family, batch_size * d_steps)
     image_shape = tuple(tf.nest.flatten(dataset.element_spec)[0].shape[1:])
 
-    previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(_precision(config))
-    try:
-        with strategy.scope():
-            jit_compile = "auto" if config.jit_compile is None else config.jit_compile and replicas == 1
-            model = build(config, image_shape, jit_compile=jit_compile)
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
+    with dtype_policy(_precision(config)), strategy.scope():
+        jit_compile = "auto" if config.jit_compile is None else config.jit_compile and replicas == 1
+        model = build(config, image_shape, jit_compile=jit_compile)
     _claim_logdir(
         logdir,
         {
