@@ -1,4 +1,11 @@
-"""Loading saved GANs safely: one clear `GanZooError` naming the file for every bad file.
+"""Saving and loading GAN files safely.
+
+Writing: `save_atomically(save, path)` writes every file of the zoo under a temporary name in
+the same folder, flushes it and renames it, so a kill at any moment leaves the previous version
+or the new one; a failure (a full disk, a read-only folder) closes whatever was open, removes
+the temporary file and raises one `GanZooError` naming `path`.
+
+Loading: one clear `GanZooError` naming the file for every bad file.
 
     models.load("runs/dcgan_fashion_mnist/model.keras")   # keras.saving.load_model, safe mode on
     gan.load_weights("final.weights.h5")                  # GAN.load_weights goes through here too
@@ -9,7 +16,9 @@ tampered or truncated file is refused before Keras reads a byte of it. `.keras` 
 load with Keras' safe mode on: a file cannot run code (no `Lambda` bytecode) when it is loaded.
 """
 
+import errno
 import hashlib
+import json
 import os
 import re
 import zipfile
@@ -19,6 +28,114 @@ import keras
 from models.errors import GanZooError
 
 CHECKSUM_SUFFIX = ".sha256"
+TEMPORARY_PREFIX = "tmp-"  # tmp-<pid>-<name>: what a killed or failed write leaves behind
+
+
+# ------------------------------------------------------------------------- atomic file writes
+def _fsync(path):
+    """Flushes `path` (a file or a folder) to disk, where the platform allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_error(path, error):
+    """The GanZooError for an error raised while writing `path`."""
+    number = getattr(error, "errno", None)
+    if number in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(error):
+        return GanZooError(f"the disk is full: could not write {path}; the previous files are "
+                           "intact: free some space and run the same command to resume")
+    if number == errno.EFBIG or "File too large" in str(error):
+        return GanZooError(f"could not write {path}: the file size limit was reached (ulimit -f); "
+                           "the previous files are intact: raise the limit and run the same "
+                           "command to resume")
+    reason = getattr(error, "strerror", None) or short(error)
+    return GanZooError(f"could not write {path} ({reason}); the previous files are intact: fix "
+                       "this and run the same command to resume")
+
+
+def _close_open_hdf5_files():
+    """Closes every HDF5 file h5py still holds open (after a failed write). Left open, HDF5's
+    exit handler flushes it at interpreter exit and crashes the process on a full disk."""
+    try:
+        import h5py
+    except ImportError:
+        return
+    for file_id in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
+        try:
+            while file_id.valid:
+                file_id.close()
+        except Exception:  # noqa: BLE001 -- closing a broken file may fail again; it is gone
+            pass
+
+
+def temporary_path(path):
+    directory, base = os.path.split(os.fspath(path))
+    return os.path.join(directory, f"{TEMPORARY_PREFIX}{os.getpid()}-{base}")
+
+
+def save_atomically(save, path):
+    """Calls `save(temporary_path)`, flushes it to disk, then renames it to `path`.
+
+    Readers see the old file or the whole new one, never a half-written one; the temporary name
+    keeps the extension (Keras wants `.weights.h5` / `.keras`). Any failure while writing
+    becomes a GanZooError naming `path` (after closing what was open and removing the
+    temporary file); the old file stays.
+    """
+    path = os.fspath(path)
+    temporary = temporary_path(path)
+    try:
+        save(temporary)
+        _fsync(temporary)
+        os.replace(temporary, path)
+        _fsync(os.path.dirname(path) or ".")
+    except GanZooError:
+        raise
+    except (OSError, RuntimeError, ValueError) as e:  # h5py and Keras wrap OS errors
+        _close_open_hdf5_files()
+        raise write_error(path, e) from None
+    finally:
+        if os.path.exists(temporary):
+            try:
+                os.remove(temporary)
+            except OSError:
+                pass
+
+
+def write_bytes_atomically(path, data):
+    def write(temporary):
+        with open(temporary, "wb") as f:
+            f.write(data)
+
+    save_atomically(write, path)
+
+
+def write_text_atomically(path, text):
+    write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def write_json_atomically(path, obj):
+    write_text_atomically(path, json.dumps(obj, indent=2) + "\n")
+
+
+def remove_leftovers(folder):
+    """Removes what killed writes left in `folder` and below (`tmp-<pid>-*` files). Only call it
+    while holding the folder's lock: then no other process is writing there."""
+    pattern = re.compile(re.escape(TEMPORARY_PREFIX) + r"\d+-")
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if pattern.match(name):
+                try:
+                    os.remove(os.path.join(root, name))
+                except OSError:
+                    pass
 
 
 def sha256_of(path):

@@ -22,8 +22,8 @@ import tensorflow as tf
 import models
 from loopback import free_ports
 from models.errors import GanZooError
-from train import callbacks as train_callbacks
-from train.checkpoint import Position, TrainingCheckpoint
+from train import runstate
+from train.runstate import CheckpointStore, Position, TrainingCheckpoint, read_checkpoint
 from train.trainer import TrainConfig, _save_with_checksum, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,11 +37,18 @@ def command(*args):
 
 
 def metadata(logdir):
-    """The checkpoint metadata, or None while there is none (it is replaced atomically)."""
+    """The newest checkpoint's record and file name (`weights`), or None while there is none
+    (the index is replaced atomically after each checkpoint)."""
     try:
-        return json.loads((logdir / "checkpoints" / "training_metadata.json").read_text())
+        index = json.loads((logdir / "checkpoints" / "index.json").read_text())
     except FileNotFoundError:
         return None
+    newest = index["checkpoints"][0]["file"]
+    return {**read_checkpoint(str(logdir / "checkpoints" / newest)).record, "weights": newest}
+
+
+def identity_of(logdir):
+    return metadata(logdir)["identity"]
 
 
 def h5_arrays(path):
@@ -191,38 +198,46 @@ def test_a_save_killed_halfway_leaves_the_previous_checkpoint(fashion_dir, tmp_p
 def test_damaged_newest_checkpoint_falls_back_to_the_previous_one(fashion_dir, tmp_path, caplog):
     logdir = tmp_path / "run"
     train(TrainConfig(**SMALL, epochs=2, steps_per_epoch=3, logdir=str(logdir)))
-    meta = metadata(logdir)
-    assert (meta["global_step"], meta["previous"]["global_step"]) == (6, 3)
+    found = CheckpointStore(logdir / "checkpoints").scan()
+    assert [c.record["global_step"] for c in found] == [6, 3, 0]
     # (multi-worker runs resume from the newest step every worker holds: maybe the previous)
     model = models.get("dcgan", image_shape=(28, 28, 1))
     model.compile(jit_compile=False)
-    assert TrainingCheckpoint(logdir / "checkpoints", "dcgan", 3).restore(model, at_most=5) == Position(1, 0, 3)
-    assert int(model.g_optimizer.iterations) == 3
-    newest = logdir / "checkpoints" / meta["weights"]
+    restored = TrainingCheckpoint(logdir / "checkpoints", identity_of(logdir), 3).restore(model, at_most=5)
+    assert restored == Position(1, 0, 3) and int(model.g_optimizer.iterations) == 3
+    newest = logdir / "checkpoints" / found[0].name
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # truncated
     with caplog.at_level(logging.WARNING):
         resumed = train(TrainConfig(**SMALL, epochs=2, steps_per_epoch=3, logdir=str(logdir)))
-    assert f"checkpoint '{newest}' is damaged" in caplog.text
+    assert f"{newest.name} is unreadable" in caplog.text
     assert resumed.resumed_from == Position(1, 0, 3) and resumed.epochs_run == 1
     assert int(resumed.model.g_optimizer.iterations) == 6
+    assert newest.exists()  # a file that cannot be read is never deleted
 
 
 def test_damaged_checkpoints_are_refused_by_name(fashion_dir, tmp_path):
     logdir = tmp_path / "run"
     train(TrainConfig(**SMALL, epochs=2, steps_per_epoch=3, logdir=str(logdir)))
-    meta = metadata(logdir)
-    for name in (meta["weights"], meta["previous"]["weights"]):
-        path = logdir / "checkpoints" / name
-        data = bytearray(path.read_bytes())
-        data[len(data) // 2] ^= 0xFF  # one flipped bit in the middle: h5py would not notice
-        path.write_bytes(bytes(data))
-    newest = logdir / "checkpoints" / meta["weights"]
-    with pytest.raises(GanZooError, match=rf"checkpoint '{newest}' is damaged or was modified.*no intact "
-                                          "checkpoint left"):
+    found = CheckpointStore(logdir / "checkpoints").scan()
+    before = {}
+    for checkpoint in found:
+        path = logdir / "checkpoints" / checkpoint.name
+        with h5py.File(path, "r+") as f:  # one changed weight: the file stays valid HDF5
+            name = next(n for n in _datasets(f) if f[n].dtype.kind == "f" and f[n].size > 1)
+            values = f[name][()]
+            values.flat[0] += 1.0
+            f[name][...] = values
+        before[path] = path.read_bytes()
+    with pytest.raises(GanZooError, match=rf"no usable checkpoint in {logdir / 'checkpoints'} "
+                                          rf"\({found[0].name} has damaged weights .*nothing was deleted"):
         train(TrainConfig(**SMALL, epochs=3, steps_per_epoch=3, logdir=str(logdir)))
-    (logdir / "checkpoints" / "training_metadata.json").write_text('{"epoch": ')
-    with pytest.raises(GanZooError, match="training_metadata.json is unreadable"):
-        train(TrainConfig(**SMALL, epochs=3, steps_per_epoch=3, logdir=str(logdir)))
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def _datasets(h5file):
+    names = []
+    h5file.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    return names
 
 
 @pytest.fixture
@@ -288,14 +303,14 @@ def test_keras_files_load_in_safe_mode(tmp_path):
 def test_rollback_halves_the_learning_rates_and_goes_on(fashion_dir, tmp_path, monkeypatch, caplog):
     """A loss becomes NaN whenever the generator's learning rate is above 1.5e-4 (the paper's is
     2e-4): one roll-back to the last checkpoint, with halved rates, and training finishes."""
-    original = train_callbacks.StopOnDivergence.on_train_batch_end
+    original = runstate.StopOnDivergence.on_train_batch_end
 
     def diverges_above(self, batch, logs=None):
         if float(self.model.g_optimizer.learning_rate) > 1.5e-4:
             logs = {**logs, "g_loss": float("nan")}
         original(self, batch, logs)
 
-    monkeypatch.setattr(train_callbacks.StopOnDivergence, "on_train_batch_end", diverges_above)
+    monkeypatch.setattr(runstate.StopOnDivergence, "on_train_batch_end", diverges_above)
     logdir = tmp_path / "run"
     with caplog.at_level(logging.WARNING):
         result = train(TrainConfig(**SMALL, epochs=1, steps_per_epoch=3, logdir=str(logdir),

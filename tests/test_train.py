@@ -15,9 +15,14 @@ from absl import flags
 import models
 from models.errors import GanZooError
 from train import main as cli
+from train.cli import guarded
+from train.config import parse_option_pairs
+from train.runstate import CheckpointStore
 from train.trainer import TrainConfig, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if "model" not in flags.FLAGS:
+    cli.define_flags()
 
 
 def tiny(logdir, **overrides):
@@ -25,6 +30,10 @@ def tiny(logdir, **overrides):
                     jit_compile=False, samples=9, verbose=0)
     settings.update(overrides)
     return TrainConfig(**settings)
+
+
+def newest_checkpoint(logdir):
+    return CheckpointStore(logdir / "checkpoints").scan()[0]
 
 
 def read_png(path):
@@ -38,12 +47,13 @@ def test_train_writes_every_artifact(fashion_dir, tmp_path):
     assert all(np.isfinite(v[0]) for v in result.history.values())
     for name in ("run.json", "final.weights.h5", "model.keras", "samples.png",
                  "final.weights.h5.sha256", "model.keras.sha256",
-                 "samples/epoch_0001.png", "checkpoints/step-00000003.weights.h5",
-                 "checkpoints/training_metadata.json"):
+                 "samples/epoch_0001.png", "checkpoints/checkpoint-000002-step-00000003.weights.h5",
+                 "checkpoints/index.json"):
         assert (logdir / name).is_file(), name
-    meta = json.loads((logdir / "checkpoints/training_metadata.json").read_text())
-    assert meta["weights"] == "step-00000003.weights.h5" and meta["epoch"] == 1
-    assert meta["previous"]["weights"] == "step-00000000.weights.h5"  # the step-0 checkpoint
+    found = CheckpointStore(logdir / "checkpoints").scan()
+    assert [c.name for c in found] == ["checkpoint-000002-step-00000003.weights.h5",
+                                       "checkpoint-000001-step-00000000.weights.h5"]  # and step 0
+    assert found[0].record["epoch"] == 1 and found[0].problem is None and found[0].finite
     assert not [f for f in os.listdir(logdir) + os.listdir(logdir / "checkpoints") if "tmp" in f]
     assert os.listdir(logdir / "train")[0].startswith("events.out.tfevents")
     assert os.listdir(logdir / "images")[0].startswith("events.out.tfevents")
@@ -68,8 +78,7 @@ def test_same_command_resumes_from_the_checkpoint(fashion_dir, tmp_path):
     assert second.epochs_run == 1  # epoch 2 only
     assert int(second.model.g_optimizer.iterations) == 6
     assert (logdir / "samples/epoch_0002.png").is_file()
-    meta = json.loads((logdir / "checkpoints/training_metadata.json").read_text())
-    assert meta["epoch"] == 2
+    assert newest_checkpoint(logdir).record["epoch"] == 2
     third = train(tiny(logdir, epochs=2))
     assert third.epochs_run == 0
     assert int(third.model.g_optimizer.iterations) == 6
@@ -84,7 +93,7 @@ def test_resumed_run_equals_an_uninterrupted_one(fashion_dir, tmp_path):
 
 def test_logdir_of_another_model_is_refused(fashion_dir, tmp_path):
     train(tiny(tmp_path / "run"))
-    with pytest.raises(GanZooError, match="holds a run with model='dcgan'"):
+    with pytest.raises(GanZooError, match="holds a run with model=dcgan, not mlp_gan"):
         train(tiny(tmp_path / "run", model="mlp_gan"))
 
 
@@ -108,14 +117,14 @@ def test_learning_rate_flags_reach_the_optimizers(fashion_dir, tmp_path):
 
 
 def test_model_options_reach_the_model_and_the_record(fashion_dir, tmp_path):
-    from train.main import parse_model_options
-
-    options = parse_model_options(["width=8", "latent_dim=12", "sync_batch_norm=false"])
-    assert options == {"width": 8, "latent_dim": 12, "sync_batch_norm": False}
+    options = parse_option_pairs(["width=8", "latent_dim=12", "sync_batch_norm=false"])
+    assert options == {"width": "8", "latent_dim": "12", "sync_batch_norm": "false"}  # as typed
     result = train(tiny(tmp_path / "run", model_options=options))
     assert result.model.latent_dim == 12 and result.model.width == 8
     record = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert record["model_options"] == options and record["model_config"]["width"] == 8
+    # the record holds the values the family's declarations parsed
+    assert record["model_options"] == {"width": 8, "latent_dim": 12, "sync_batch_norm": False}
+    assert record["model_config"]["width"] == 8
 
 
 def test_image_size_resizes_for_the_model(fashion_dir, tmp_path):
@@ -128,7 +137,7 @@ def run_cli(*args):
     flags.FLAGS.unparse_flags()
     argv = flags.FLAGS(["train.main", *args])
     try:
-        cli.main(argv)
+        guarded(cli.main)(argv)
     except SystemExit as e:
         return str(e.code)
     return None
@@ -140,16 +149,23 @@ def run_cli(*args):
         (["--model", "stylegan"], "error: unknown model 'stylegan': use one of mlp_gan, dcgan"),
         (["--dataset", "imagenet_v9"], "error: unknown dataset 'imagenet_v9'"),
         (["--dataset", "/no/such/folder"], "error: folder '/no/such/folder' does not exist"),
-        (["--batch_size", "0"], "error: --batch_size must be a positive"),
-        (["--batch_size", "100000"], "error: batch_size 100000 is larger than the 256 examples"),
-        (["--epochs", "0"], "error: --epochs must be at least 1"),
-        (["--d_steps", "0"], "error: --d_steps must be at least 1"),
-        (["--generator_loss", "hinge"], "error: unknown generator loss 'hinge'"),
-        (["--g_learning_rate", "-1"], "error: --g_learning_rate must be positive"),
+        (["--batch_size", "0"], "error: --batch_size must be an integer from 1 to 65536, got 0"),
+        (["--batch_size", "300"], "error: batch_size 300 is larger than the 256 examples"),
+        (["--epochs", "0"], "error: --epochs must be an integer from 1 to 1000000, got 0"),
+        (["--d_steps", "0"], "error: --d_steps must be an integer from 1 to 1000, got 0"),
+        (["--generator_loss", "hinge"], "error: --generator_loss 'hinge' is not one of dcgan's: use one of non_saturating, minimax, least_squares"),
+        (["--g_learning_rate", "-1"], "error: --g_learning_rate must be a number > 0, finite in float32, got -1.0"),
+        (["--g_learning_rate", "1e39"], "error: --g_learning_rate must be a number > 0, finite in float32, got 1e+39"),
+        (["--d_learning_rate", "nan"], "error: --d_learning_rate must be a number > 0, finite in float32, got nan"),
+        (["--seed", "-1"], "error: --seed must be an integer from 0 to 4294967295, got -1"),
+        (["--seed", "4294967296"], "error: --seed must be an integer from 0 to 4294967295, got 4294967296"),
+        (["--image_size", "4096"], "error: --image_size must be an integer from 4 to 1024, got 4096"),
+        (["--samples", "0"], "error: --samples must be an integer from 1 to 1024, got 0"),
+        (["--eval_every", "0"], "error: --eval_every must be an integer >= 1, got 0"),
         (["--image_size", "30"], "error: dcgan takes images of side"),
         (["--model", "dcgan", "--dataset", "ring8"], "error: dcgan takes square images"),
         (["extra"], "error: unexpected arguments extra"),
-        (["--checkpoint_every", "-1"], "error: --checkpoint_every must be 0 (epoch ends only) or a number of steps"),
+        (["--checkpoint_every", "-1"], "error: --checkpoint_every must be an integer >= 0, got -1"),
         (["--on_divergence", "ignore"], "error: unknown --on_divergence 'ignore': use one of stop, rollback"),
         (["--precision", "float64"], "error: unknown --precision 'float64': use one of float32, mixed_float16, mixed_bfloat16"),
         (["--mixed_precision", "--precision", "mixed_bfloat16"], "error: --mixed_precision means --precision mixed_float16, which contradicts --precision mixed_bfloat16: give only one of them"),
@@ -157,12 +173,12 @@ def run_cli(*args):
         (["--dataset", "{tmp}/mixed"], "error: images differ in size: '{tmp}/mixed/a.png' is (28, 28, 1) but '{tmp}/mixed/b.png' is (32, 32, 1) (h, w, c): pass --image_size"),
         (["--dataset", "{tmp}/mixed", "--image_size", "30", "--batch_size", "2"], "error: dcgan takes images of side"),
         (["--dataset", "{tmp}/mixed", "--image_size", "28", "--batch_size", "3"], "error: batch_size 3 is larger than the 2 examples of '{tmp}/mixed'"),
-        (["--strategy", "horovod"], "error: unknown strategy 'horovod'"),
+        (["--strategy", "horovod"], "error: unknown --strategy 'horovod': use one of default, mirrored, multiworker, tpu"),
         (["--logdir", "{tmp}/blocker/run"], "error: cannot write to logdir {tmp}/blocker/run"),
         (["--model_option", "width"], "error: --model_option takes key=value, got 'width'"),
-        (["--model_option", "colour=red"], "error: dcgan does not take colour"),
+        (["--model_option", "colour=red"], "error: --model_option colour=red: dcgan does not take colour"),
         (["--model_option", "d_steps=2"], "error: --model_option d_steps=... repeats a flag of its own: pass --d_steps"),
-        (["--generator_loss", "least_squares", "--model", "wgan", "--batch_size", "16"], "error: unknown generator loss 'least_squares' for wgan: use one of wasserstein"),
+        (["--generator_loss", "least_squares", "--model", "wgan", "--batch_size", "16"], "error: --generator_loss 'least_squares' is not one of wgan's: use one of wasserstein"),
     ],
 )
 def test_cli_bad_input_gives_one_clear_line(fashion_dir, tmp_path, args, message):
@@ -181,16 +197,17 @@ def test_cli_bad_input_gives_one_clear_line(fashion_dir, tmp_path, args, message
 def test_cli_logdir_of_another_model(fashion_dir, tmp_path):
     assert run_cli("--logdir", str(tmp_path / "run"), "--steps_per_epoch", "1", "--epochs", "1",
                    "--batch_size", "8", "--nojit_compile", "--samples", "1") is None
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
     wgan = ("--logdir", str(tmp_path / "run"), "--model", "wgan", "--batch_size", "8", "--steps_per_epoch", "1")
     exit_message = run_cli(*wgan)
-    assert exit_message == (f"error: logdir {tmp_path / 'run'} holds a run with model='dcgan', not 'wgan'; "
-                            "pass another --logdir or delete that one")
-    # checkpoints of another model without their run.json
+    newest = newest_checkpoint(tmp_path / "run").path
+    assert exit_message == (f"error: checkpoint {newest} holds a run with model=dcgan, not wgan: "
+                            "pass --model dcgan to go on with it, or another --logdir")
+    # the same without run.json: the checkpoint knows its run
     os.remove(tmp_path / "run" / "run.json")
-    exit_message = run_cli(*wgan)
-    assert exit_message == (f"error: {tmp_path / 'run/checkpoints/training_metadata.json'} is a checkpoint "
-                            "of 'dcgan', not 'wgan': pass another --logdir or delete that folder")
-    assert not (tmp_path / "run" / "run.json").exists()  # refused before claiming the logdir
+    assert run_cli(*wgan) == exit_message
+    del before[tmp_path / "run" / "run.json"]
+    assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == before
 
 
 def test_cli_disk_full_while_saving_keeps_the_last_checkpoint(fashion_dir, tmp_path, monkeypatch):
@@ -207,12 +224,13 @@ def test_cli_disk_full_while_saving_keeps_the_last_checkpoint(fashion_dir, tmp_p
 
     monkeypatch.setattr(models.GAN, "save_weights", disk_full)
     exit_message = run_cli(*small, "--epochs", "2")
-    assert exit_message == (f"error: the disk is full: could not write {logdir}/checkpoints/step-00000004.weights.h5; "
-                            "the previous files are intact: free some space and run the same command to resume")
+    assert exit_message == (f"error: the disk is full: could not write {logdir}/checkpoints/"
+                            "checkpoint-000003-step-00000004.weights.h5; the previous files are intact: free "
+                            "some space and run the same command to resume")
     assert {name: (logdir / "checkpoints" / name).read_bytes() for name in os.listdir(logdir / "checkpoints")} == checkpoints
     monkeypatch.undo()
     assert run_cli(*small, "--epochs", "2") is None  # space freed: the same command resumes
-    assert json.loads((logdir / "checkpoints/training_metadata.json").read_text())["global_step"] == 4
+    assert newest_checkpoint(logdir).record["global_step"] == 4
 
 
 def test_cli_missing_fashion_mnist_says_how_to_install(tmp_path, monkeypatch):
@@ -269,13 +287,12 @@ def test_cli_help_lists_models_and_datasets():
 def test_divergence_stops_before_the_checkpoint_is_touched(fashion_dir, tmp_path):
     logdir = tmp_path / "run"
     train(tiny(logdir, epochs=1))
-    meta = json.loads((logdir / "checkpoints/training_metadata.json").read_text())
-    checkpoint = logdir / "checkpoints" / meta["weights"]
-    good = checkpoint.read_bytes()
-    with pytest.raises(GanZooError, match=r"training diverged: \w+ became (nan|inf) at generator step \d+ \(epoch 2\)"):
+    checkpoint = newest_checkpoint(logdir)
+    good = {p: p.read_bytes() for p in (logdir / "checkpoints").glob("*.weights.h5")}
+    with pytest.raises(GanZooError, match=r"training diverged: \S+ became (nan|inf|NaN/Inf) at generator step \d+ \(epoch 2\)"):
         train(tiny(logdir, epochs=2, d_learning_rate=1e30, g_learning_rate=1e30))
-    assert checkpoint.read_bytes() == good
-    assert json.loads((logdir / "checkpoints/training_metadata.json").read_text())["epoch"] == 1
+    assert {p: p.read_bytes() for p in (logdir / "checkpoints").glob("*.weights.h5")} == good
+    assert newest_checkpoint(logdir).name == checkpoint.name
     # the advice works: lower learning rates resume from the good checkpoint
     resumed = train(tiny(logdir, epochs=2, d_learning_rate=1e-4, g_learning_rate=1e-4))
     assert resumed.epochs_run == 1 and int(resumed.model.g_optimizer.iterations) == 6

@@ -551,10 +551,33 @@ def _fit_images(images, image_shape):
     return tf.saturate_cast(tf.round(x), tf.uint8)
 
 
+def _available_memory():
+    """Bytes of memory available to this process (MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_memory(needed, what):
+    """Refuses to build an in-memory array of `needed` bytes that would not fit in memory."""
+    available = _available_memory()
+    if available is not None and needed > 0.8 * available:
+        raise GanZooError(f"{what} need {needed / 2**30:.1f} GiB in memory, more than the "
+                          f"{available / 2**30:.1f} GiB available: pass a smaller --image_size "
+                          "or a smaller dataset")
+
+
 def _resize_array(images, image_shape):
     """_fit_images over an in-memory uint8 array, a chunk at a time to bound float memory."""
     if images.shape[1:] == (*image_shape[:2], image_shape[2] or images.shape[-1]):
         return images
+    _check_memory(len(images) * image_shape[0] * image_shape[1] * (image_shape[2] or images.shape[-1]),
+                  f"{len(images)} images of {image_shape[0]}x{image_shape[1]}")
     return np.concatenate([_fit_images(images[i:i + _RESIZE_CHUNK], image_shape).numpy()
                            for i in range(0, len(images), _RESIZE_CHUNK)])
 
