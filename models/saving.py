@@ -18,6 +18,7 @@ load with Keras' safe mode on: a file cannot run code (no `Lambda` bytecode) whe
 
 import errno
 import hashlib
+import io
 import json
 import os
 import re
@@ -109,12 +110,48 @@ def save_atomically(save, path):
                 pass
 
 
-def write_bytes_atomically(path, data):
-    def write(temporary):
-        with open(temporary, "wb") as f:
-            f.write(data)
+def _write_file(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
 
-    save_atomically(write, path)
+
+def write_bytes_atomically(path, data):
+    save_atomically(lambda temporary: _write_file(temporary, data), path)
+
+
+def weights_bytes(model):
+    """What `model.save_weights` would write (a Keras `.weights.h5` file), built in memory.
+
+    Building it in memory first means HDF5 never writes to the disk: a full disk then fails
+    in a plain file write, which closes cleanly (HDF5 left holding a half-written file crashes
+    the process at exit)."""
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    store = saving_lib.H5IOStore(buffer, mode="w")
+    saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="",
+                           visited_saveables=set())
+    store.close()
+    return buffer.getvalue()
+
+
+def model_bytes(model):
+    """What `model.save` would write (a `.keras` archive), built in memory (see above)."""
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    saving_lib.save_model(model, buffer)
+    return buffer.getvalue()
+
+
+def save_weights_file(model, path):
+    """`model.save_weights(path)`, atomically (see `save_atomically`)."""
+    write_bytes_atomically(path, weights_bytes(model))
+
+
+def save_model_file(model, path):
+    """`model.save(path)` (a `.keras` file), atomically."""
+    write_bytes_atomically(path, model_bytes(model))
 
 
 def write_text_atomically(path, text):
@@ -189,6 +226,8 @@ def load(path, custom_objects=None):
         raise GanZooError(f"'{path}' is not a .keras file: load .weights.h5 files with "
                           "model.load_weights(path)")
     check_file(path, "model file")
+    import models.registry  # noqa: F401 -- registers every family with Keras before reading
+
     if not zipfile.is_zipfile(path):  # a .keras file is a zip archive
         raise GanZooError(f"model file '{path}' is truncated or corrupt (not a zip archive): "
                           "replace it with an intact copy")

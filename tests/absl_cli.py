@@ -2,6 +2,8 @@
 
 from absl import flags
 
+from train.cli import guarded
+
 
 def run_main(module, *args):
     """`module.main` with `args` parsed by a fresh FlagValues; returns the exit message or None."""
@@ -9,7 +11,7 @@ def run_main(module, *args):
     module.define_flags(fv)
     argv = fv([module.__name__, *args])
     try:
-        module.main(argv, fv)
+        guarded(lambda argv: module.main(argv, fv))(argv)
     except SystemExit as e:
         return str(e.code)
     return None

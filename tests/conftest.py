@@ -3,14 +3,13 @@
 import os
 import sys
 
-# Must be set before anything imports TensorFlow.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-import pytest  # noqa: E402
+import pytest
+
+import train  # noqa: F401 -- sets TensorFlow's log level before anything imports TensorFlow
 
 
 @pytest.fixture

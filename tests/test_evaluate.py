@@ -98,7 +98,7 @@ def test_ring8_run_reports_mode_coverage(tmp_path):
     "args, message",
     [
         (["--logdir", "/no/such/run"], "error: logdir /no/such/run does not exist"),
-        (["--preset", "no_such_preset"], "error: unknown preset 'no_such_preset'"),
+        (["--preset", "no_such_preset"], "error: zoo presets are measured by python -m zoo.evaluate --preset no_such_preset"),
         ([], "error: name what to evaluate: pass --logdir"),
         (["--logdir", "x", "--n", "3"], "error: --n must be at least 10"),
     ],
@@ -180,7 +180,7 @@ def test_infogan_reports_its_code_accuracy(small_fashion, tmp_path):
 
 
 def test_eval_every_must_be_positive(small_fashion, tmp_path):
-    with pytest.raises(GanZooError, match="--eval_every must be at least 1, got 0"):
+    with pytest.raises(GanZooError, match="--eval_every must be an integer >= 1, got 0"):
         tiny_run(tmp_path / "run", eval_every=0)
 
 

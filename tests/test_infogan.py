@@ -17,7 +17,7 @@ import tensorflow as tf
 import models
 from losses import infogan as L
 from models.errors import GanZooError
-from models.infogan import InfoGAN
+from models.infogan import CodeTraversal, InfoGAN
 
 SMALL = dict(image_shape=(16, 16, 1), width=32, fc_units=256, q_units=64, noise_dim=16)
 
@@ -183,7 +183,7 @@ def test_bad_codes_are_refused():
     [
         (dict(image_shape=(30, 30, 1)), "multiple of 4"),
         (dict(image_shape=(28, 32, 1)), "square images"),
-        (dict(categorical_dims=(10, 1)), "at least 2 categories"),
+        (dict(categorical_dims=(10, 1)), r"categorical_dims=\[10, 1\]: categorical_dims takes a list of integers >= 2"),
         (dict(categorical_dims=(), continuous_dims=0), "at least one code"),
         (dict(lambda_cont=-1.0), "lambda"),
         (dict(latent_dim=80), "noise_dim"),
@@ -219,7 +219,7 @@ def test_traversal_callback_writes_png_and_tensorboard_event(tmp_path):
     model = small_model()
     logdir = str(tmp_path / "run")
     callbacks = model.training_callbacks(logdir)
-    assert len(callbacks) == 1
+    assert len(callbacks) == 1 and isinstance(callbacks[0], CodeTraversal)
     images = tf.data.Dataset.from_tensor_slices(random_images(32, (16, 16, 1))).batch(16)
     model.fit(images, epochs=1, steps_per_epoch=2, callbacks=callbacks, verbose=0)
     pngs = sorted(glob.glob(os.path.join(logdir, "traversal", "*.png")))
@@ -234,3 +234,15 @@ def test_traversal_callback_writes_png_and_tensorboard_event(tmp_path):
         for value in event.summary.value
     ]
     assert "traversal" in tags
+
+
+def test_read_code_is_q_most_likely_value_of_that_code():
+    """`read_code` (what train.evaluate's code_accuracy reads) is the argmax of Q's logits of
+    the asked categorical code, in batches."""
+    model = small_model(categorical_dims=(4, 3), continuous_dims=1)
+    images = random_images(7, (16, 16, 1), seed=3)
+    logits = np.asarray(model.discriminator(images, training=False)["categorical_logits"])
+    np.testing.assert_array_equal(model.read_code(images, batch_size=3), logits[:, :4].argmax(axis=1))
+    np.testing.assert_array_equal(model.read_code(images, code=1, batch_size=5), logits[:, 4:].argmax(axis=1))
+    with pytest.raises(GanZooError, match="one of the 2 categorical codes, got 2"):
+        model.read_code(images, code=2)

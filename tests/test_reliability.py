@@ -20,6 +20,7 @@ import pytest
 import tensorflow as tf
 
 import models
+from models import saving
 from loopback import free_ports
 from models.errors import GanZooError
 from train import runstate
@@ -119,6 +120,7 @@ def test_sigkill_mid_epoch_resumes_exactly_where_it_stopped(fashion_dir, tmp_pat
 
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert not glob.glob(str(logdir / "**" / "tmp-*"), recursive=True)  # what the kill left is gone
     assert (f"resumed from the checkpoint at generator step {step} (epoch {step // 8 + 1}, "
             f"step {step % 8})") in done.stdout
 
@@ -180,12 +182,12 @@ def test_a_save_killed_halfway_leaves_the_previous_checkpoint(fashion_dir, tmp_p
     train(TrainConfig(**SMALL, epochs=1, steps_per_epoch=3, logdir=str(logdir)))
     before = {p: open(p, "rb").read() for p in glob.glob(str(logdir / "checkpoints" / "*"))}
 
-    def dies_while_writing(self, path, *args, **kwargs):
+    def dies_while_writing(path, data):
         with open(path, "wb") as f:
-            f.write(b"\x89HDF\r\n half a file")
+            f.write(data[: len(data) // 2])
         raise KeyboardInterrupt  # stands for the process dying in the middle of the write
 
-    monkeypatch.setattr(models.GAN, "save_weights", dies_while_writing)
+    monkeypatch.setattr(saving, "_write_file", dies_while_writing)
     with pytest.raises(KeyboardInterrupt):
         train(TrainConfig(**SMALL, epochs=2, steps_per_epoch=3, logdir=str(logdir)))
     after = {p: open(p, "rb").read() for p in glob.glob(str(logdir / "checkpoints" / "*"))}
@@ -246,8 +248,8 @@ def saved_model(tmp_path):
     model = models.get("dcgan", image_shape=(28, 28, 1), seed=1)
     model.compile(jit_compile=False)
     paths = tmp_path / "final.weights.h5", tmp_path / "model.keras"
-    _save_with_checksum(model.save_weights, str(paths[0]))
-    _save_with_checksum(model.save, str(paths[1]))
+    _save_with_checksum(saving.weights_bytes(model), str(paths[0]))
+    _save_with_checksum(saving.model_bytes(model), str(paths[1]))
     return model, paths
 
 

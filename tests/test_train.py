@@ -13,6 +13,7 @@ import tensorflow as tf
 from absl import flags
 
 import models
+from models import saving
 from models.errors import GanZooError
 from train import main as cli
 from train.cli import guarded
@@ -217,12 +218,12 @@ def test_cli_disk_full_while_saving_keeps_the_last_checkpoint(fashion_dir, tmp_p
     assert run_cli(*small, "--epochs", "1") is None
     checkpoints = {name: (logdir / "checkpoints" / name).read_bytes() for name in os.listdir(logdir / "checkpoints")}
 
-    def disk_full(self, path, *args, **kwargs):
+    def disk_full(path, data):
         with open(path, "wb") as f:
-            f.write(b"the first bytes")
+            f.write(data[:100])
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(models.GAN, "save_weights", disk_full)
+    monkeypatch.setattr(saving, "_write_file", disk_full)
     exit_message = run_cli(*small, "--epochs", "2")
     assert exit_message == (f"error: the disk is full: could not write {logdir}/checkpoints/"
                             "checkpoint-000003-step-00000004.weights.h5; the previous files are intact: free "

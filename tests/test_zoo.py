@@ -273,3 +273,18 @@ def test_the_rebuilt_command_carries_precision_and_xla(extra, flags):
     record = {"model": "dcgan", "dataset": "fashion_mnist", "epochs": 5, "seed": 0, **extra}
     assert publish.command_of(record) == (
         "python -m train.main --model dcgan --dataset fashion_mnist --epochs 5 --seed 0" + flags)
+
+
+def test_presets_are_measured_by_zoo_evaluate(published, tmp_path):
+    """The zoo measures its presets (python -m zoo.evaluate); train.evaluate, which does not
+    know the zoo, says so for --preset in one line."""
+    from zoo import evaluate as preset_evaluation
+
+    report = preset_evaluation.evaluate(evaluate.EvalConfig(
+        preset="tiny_dcgan", n=20, parzen=False, figures=False, kid_subsets=2, output_dir=str(tmp_path)))
+    assert report["run"]["preset"] == "tiny_dcgan" and report["n"] == 20 and "fcd" in report["metrics"]
+    assert run_main(preset_evaluation, "--preset", "nope").startswith("error: unknown preset 'nope'")
+    assert run_main(preset_evaluation).startswith("error: name a preset with --preset NAME")
+    message = run_main(evaluate, "--preset", "tiny_dcgan")
+    assert message.startswith("error: zoo presets are measured by python -m zoo.evaluate --preset tiny_dcgan")
+    assert "\n" not in message

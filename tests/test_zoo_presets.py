@@ -11,6 +11,7 @@ import pytest
 import zoo
 from models.saving import sha256_of
 from train import evaluate
+from zoo import evaluate as preset_evaluation
 
 PUBLISHED = zoo._read_presets()
 
@@ -28,8 +29,8 @@ def test_published_presets(name, tmp_path):
     assert samples.shape == (8, *entry["image_shape"])
     assert np.array_equal(samples, gan.generate(8, seed=0))
     if "mode_coverage" in entry["metrics"]:
-        report = evaluate.evaluate(evaluate.EvalConfig(preset=name, output_dir=str(tmp_path),
-                                                       figures=False))
+        report = preset_evaluation.evaluate(evaluate.EvalConfig(preset=name, output_dir=str(tmp_path),
+                                                                figures=False))
         measured, recorded = report["metrics"]["mode_coverage"], entry["metrics"]["mode_coverage"]
         assert measured["modes_covered"]["value"] == recorded["modes_covered"]["value"]
         assert measured["high_quality"]["value"] == pytest.approx(recorded["high_quality"]["value"], abs=2e-3)
@@ -62,9 +63,9 @@ def _fcd(gan, entry):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_train_evaluate_reproduces_the_record(name, tmp_path):
-    """`python -m train.evaluate --preset NAME`: every figure of the record, same seed."""
+    """`python -m zoo.evaluate --preset NAME`: every figure of the record, same seed."""
     entry = PUBLISHED[name]
-    report = evaluate.evaluate(evaluate.EvalConfig(preset=name, output_dir=str(tmp_path), figures=False))
+    report = preset_evaluation.evaluate(evaluate.EvalConfig(preset=name, output_dir=str(tmp_path), figures=False))
     for metric, recorded in entry["metrics"].items():
         if "value" in recorded:
             np.testing.assert_allclose(report["metrics"][metric]["value"], recorded["value"], rtol=1e-3)

@@ -25,16 +25,15 @@ import os
 import statistics
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+import keras
+import tensorflow as tf
+from absl import flags
 
-import models  # noqa: E402
-from models.errors import GanZooError  # noqa: E402
-from models.gan import dtype_policy  # noqa: E402
-from train import data  # noqa: E402
+import models
+from models.errors import GanZooError
+from models.gan import dtype_policy
+from train import data
 
 
 
@@ -292,40 +291,36 @@ def _cell(value):
 
 def main(argv, flag_values=None):
     fv = flags.FLAGS if flag_values is None else flag_values
-    if len(argv) > 1:
-        raise SystemExit(f"error: unexpected arguments {' '.join(argv[1:])}; flags look like --model dcgan")
-    try:
-        if fv.pipeline:
-            rate = pipeline_rate(fv.dataset, fv.batch_size)
-            print(f"pipeline {fv.dataset}: {rate:.0f} images/s at batch {fv.batch_size}")
-            return
-        names = models.names() if fv.model == "all" else fv.model.split(",")
-        for name in names:
-            models.family(name)  # an unknown name fails here, before any timing
-        ceilings = {dtype: matmul_ceiling(dtype) for dtype in ("float32", "bfloat16")}
-        print(f"matmul ceiling: float32 {ceilings['float32']:.1f} GFLOP/s, "
-              f"bfloat16 {ceilings['bfloat16']:.1f} GFLOP/s ({os.cpu_count()} cores)")
-        table = []
-        for name in names:
-            text, flops, figures = report(name, ceilings, fv)
-            print(text, flush=True)
-            table.append((name, flops, figures))
-        print("\n| model | MFLOP/image | plain step | XLA off | XLA on | bfloat16, XLA off | "
-              "bfloat16, XLA on | XLA speed-up | default, % of float32 ceiling |")
-        print("|---|---|---|---|---|---|---|---|---|")
-        for name, flops, f in table:
-            # The default on a CPU: XLA only for the families that set xla_on_cpu.
-            default = f["XLA on"] if models.family(name).xla_on_cpu else f["XLA off"]
-            print(f"| {name} | {flops / 1e6:.1f} | {_cell(f['plain step, XLA off'])} | {_cell(f['XLA off'])} | "
-                  f"{_cell(f['XLA on'])} | {_cell(f['bfloat16, XLA off'])} | {_cell(f['bfloat16, XLA on'])} | "
-                  f"{f['XLA on'] / f['XLA off']:.2f}x | {100 * default * flops / 1e9 / ceilings['float32']:.0f}% |")
-    except GanZooError as e:
-        raise SystemExit(f"error: {e}")
+    if fv.pipeline:
+        rate = pipeline_rate(fv.dataset, fv.batch_size)
+        print(f"pipeline {fv.dataset}: {rate:.0f} images/s at batch {fv.batch_size}")
+        return
+    names = models.names() if fv.model == "all" else fv.model.split(",")
+    for name in names:
+        models.family(name)  # an unknown name fails here, before any timing
+    ceilings = {dtype: matmul_ceiling(dtype) for dtype in ("float32", "bfloat16")}
+    print(f"matmul ceiling: float32 {ceilings['float32']:.1f} GFLOP/s, "
+          f"bfloat16 {ceilings['bfloat16']:.1f} GFLOP/s ({os.cpu_count()} cores)")
+    table = []
+    for name in names:
+        text, flops, figures = report(name, ceilings, fv)
+        print(text, flush=True)
+        table.append((name, flops, figures))
+    print("\n| model | MFLOP/image | plain step | XLA off | XLA on | bfloat16, XLA off | "
+          "bfloat16, XLA on | XLA speed-up | default, % of float32 ceiling |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, flops, f in table:
+        # The default on a CPU: XLA only for the families that set xla_on_cpu.
+        default = f["XLA on"] if models.family(name).xla_on_cpu else f["XLA off"]
+        print(f"| {name} | {flops / 1e6:.1f} | {_cell(f['plain step, XLA off'])} | {_cell(f['XLA off'])} | "
+              f"{_cell(f['XLA on'])} | {_cell(f['bfloat16, XLA off'])} | {_cell(f['bfloat16, XLA on'])} | "
+              f"{f['XLA on'] / f['XLA off']:.2f}x | {100 * default * flops / 1e9 / ceilings['float32']:.0f}% |")
 
 
 def run():
-    define_flags()
-    app.run(main)
+    from train import cli
+
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Callbacks of the trainer: sample grids from fixed noise, written every epoch to TensorBoard
-(as an image summary) and to PNG files; InfoGAN's code traversal; and a guard that stops
-training at the first NaN or Inf before it can reach a checkpoint."""
+(as an image summary) and to PNG files; and a guard that stops training at the first NaN or Inf
+before it can reach a checkpoint. A family's own figures (InfoGAN's code traversal) are its own
+callbacks, from `GAN.training_callbacks(logdir)`."""
 
 import os
 
@@ -60,48 +61,6 @@ class SampleGrid(keras.callbacks.Callback):
             self._writer.close()
 
 
-class CodeTraversal(keras.callbacks.Callback):
-    """Draws a model's latent-code traversal figure (InfoGAN's `traversal`) after every epoch.
-
-    One figure per continuous code: rows are the values of the first categorical code, columns
-    sweep the continuous code from -2 to 2, with the noise fixed by `seed` for the whole figure.
-    The figures go to TensorBoard under the tag `traversal` (run `traversal`, its own writer in
-    `<logdir>/traversal/`) and to `<logdir>/traversal/epoch_NNNN_code_K.png`.
-    """
-
-    def __init__(self, logdir, seed=0, steps=10, codes=None):
-        super().__init__()
-        self.logdir = logdir
-        self.seed = seed
-        self.steps = steps
-        self.codes = codes  # indices of the continuous codes to draw; None: all of them
-        self._writer = None
-
-    def on_train_begin(self, logs=None):
-        self._writer = tf.summary.create_file_writer(os.path.join(self.logdir, "traversal"))
-
-    def pictures(self):
-        """{continuous code index: its traversal figure as a uint8 image}."""
-        codes = range(self.model.continuous_dims) if self.codes is None else self.codes
-        return {k: self.model.traversal(seed=self.seed, code=k, steps=self.steps) for k in codes}
-
-    def on_epoch_end(self, epoch, logs=None):
-        pictures = self.pictures()
-        with self._writer.as_default():
-            tf.summary.image(
-                "traversal", np.stack(list(pictures.values())), step=epoch, max_outputs=len(pictures)
-            )
-        self._writer.flush()
-        for k, picture in pictures.items():
-            images.write_png(
-                os.path.join(self.logdir, "traversal", f"epoch_{epoch + 1:04d}_code_{k}.png"), picture
-            )
-
-    def on_train_end(self, logs=None):
-        if self._writer is not None:
-            self._writer.close()
-
-
 class TensorBoard(keras.callbacks.TensorBoard):
     """Keras' TensorBoard callback, with the epoch's scalars flushed to disk at its end.
 
@@ -113,45 +72,6 @@ class TensorBoard(keras.callbacks.TensorBoard):
         super().on_epoch_end(epoch, logs)
         for writer in self._writers.values():  # Keras' writers ("train", "val") made so far
             writer.flush()
-
-
-class TrainingDiverged(GanZooError):
-    """A tracked value became NaN or Inf (`loss`) at generator step `step`."""
-
-    def __init__(self, message, loss=None, step=None):
-        super().__init__(message)
-        self.loss = loss
-        self.step = step
-
-
-class StopOnDivergence(keras.callbacks.Callback):
-    """Stops training at the first non-finite tracked value, before anything is saved.
-
-    It raises instead of setting `stop_training`: Keras would still end the epoch, and the
-    checkpoint callback would then overwrite the last good checkpoint with broken weights.
-    """
-
-    def __init__(self, checkpoint_dir):
-        super().__init__()
-        self.checkpoint_dir = checkpoint_dir
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        for name, value in (logs or {}).items():
-            value = float(np.mean(value))
-            if not np.isfinite(value):
-                step = int(self.model.g_optimizer.iterations.numpy())
-                raise TrainingDiverged(
-                    f"training diverged: {name} became {value} at generator step {step} "
-                    f"(epoch {self._epoch + 1}); the last good checkpoint in "
-                    f"{self.checkpoint_dir} is untouched: lower --d_learning_rate / "
-                    "--g_learning_rate and run the same command to resume from it, or pass "
-                    "--on_divergence rollback",
-                    loss=name, step=step,
-                )
 
 
 class EvaluateEvery(keras.callbacks.Callback):

@@ -34,19 +34,19 @@ import shlex
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-import zoo  # noqa: E402
-from models.errors import GanZooError  # noqa: E402
-from models.saving import sha256_of  # noqa: E402
-from train import data  # noqa: E402
+from models.errors import GanZooError
+from models.saving import sha256_of
+from train import data
 
 FEATURE_LAYER = "features"
-WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(zoo.__file__)), "weights")  # shipped as package data
+# zoo/weights/, shipped with the zoo's package data; named here by path, since the train layer
+# does not import the zoo.
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "zoo", "weights")
 
 
 def build_classifier(image_shape, num_classes, widths=(32, 64, 96), feature_units=64, dropout=0.3):
@@ -264,18 +264,13 @@ def main(argv):
     from absl import flags
 
     FLAGS = flags.FLAGS
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments {' '.join(argv[1:])}; flags look like --dataset fashion_mnist")
     config = ClassifierConfig(
         dataset=FLAGS.dataset, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
         learning_rate=FLAGS.learning_rate, seed=FLAGS.seed, image_size=FLAGS.image_size,
         data_dir=FLAGS.data_dir, output=FLAGS.output,
     )
     command = "python -m train.classifier " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    try:
-        record = train_classifier(config, command=command.strip())
-    except GanZooError as e:
-        sys.exit(f"error: {e}")
+    record = train_classifier(config, command=command.strip())
     path = config.output or default_weights_path(config.dataset)
     print(f"test accuracy: {record['test_accuracy']:.4f} after {record['epochs']} epochs "
           f"({record['training_wall_time_s']:.0f} s)")
@@ -284,10 +279,9 @@ def main(argv):
 
 
 def run():
-    from absl import app
+    from train import cli
 
-    _define_flags()
-    app.run(main)
+    cli.run(main, _define_flags)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,22 @@ def read_tf_config():
     return config
 
 
+def _device_key(name):
+    """("GPU", 0) for "/gpu:0", "/device:GPU:0", "GPU:0" or "/job:localhost/.../device:GPU:0"."""
+    match = re.search(r"(?:^|/|device:)([A-Za-z_]+):(\d+)$", name.strip())
+    return (match.group(1).upper(), int(match.group(2))) if match else None
+
+
+def check_devices(devices):
+    """Refuses a device this machine does not have (TensorFlow would fall back to the CPU)."""
+    present = {_device_key(d.name) for d in tf.config.list_logical_devices()}
+    for device in devices:
+        if _device_key(device) not in present:
+            have = ", ".join(sorted(f"/{kind.lower()}:{index}" for kind, index in present if kind != "XLA_CPU"))
+            raise GanZooError(f"--devices names {device}, which this machine does not have (it has "
+                              f"{have}): name devices it has, or leave out --devices")
+
+
 _STRATEGIES_MADE = {}
 
 
@@ -91,6 +107,8 @@ def _make_strategy(name, devices, virtual_devices):
     if name == "mirrored":
         if virtual_devices is not None:
             devices = configure_virtual_devices(virtual_devices)
+        elif devices:
+            check_devices(devices)
         try:
             return tf.distribute.MirroredStrategy(devices=devices or None)
         except (ValueError, RuntimeError) as e:

@@ -2,7 +2,7 @@
 
     python -m train.evaluate --logdir runs/dcgan_fashion_mnist          # N = 10,000
     python -m train.evaluate --logdir runs/X --n 2000 --seed 1
-    python -m train.evaluate --preset <name>                            # a zoo preset
+    python -m zoo.evaluate --preset <name>                              # a zoo preset (same flags)
     python -m train.evaluate --logdir runs/X --inception                # Inception-v3 FID / IS
 
 prints a table and writes `<output_dir>/metrics.json` (default `<logdir>/evaluation/`) plus the
@@ -28,25 +28,25 @@ of generated ones (train vs test), or points drawn from the true mixture. The JS
 N, the seed, and the feature extractor's name, file and sha256.
 
 `evaluate(EvalConfig(...))` does the work and returns the report; this module's `main` only
-parses flags and prints.
+parses flags and prints. The train layer does not know the zoo: `zoo.evaluate` loads a preset
+and hands the model to `evaluate(config, model, record)`.
 """
 
 import dataclasses
 import json
 import math
 import os
-import sys
 import time
 from typing import Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import models  # noqa: E402,F401 -- registers the zoo's classes for keras.saving.load_model
-from models.errors import GanZooError  # noqa: E402
-from train import data, images, metrics  # noqa: E402
+import models.registry  # noqa: F401 -- registers the zoo's classes for keras.saving.load_model
+from models import saving
+from models.errors import GanZooError
+from train import data, images, metrics
 
 MODE_SAMPLES = 2_500  # mode coverage is measured on this many samples (Metz et al., VEEGAN)
 NEIGHBOUR_SAMPLES = 2_000  # samples whose nearest training image is searched
@@ -117,16 +117,6 @@ def load_run(logdir):
     model.compile(jit_compile=False)  # the weights file holds both optimizers' state too
     model.load_weights(weights_file)
     return model, record
-
-
-def load_preset(name):
-    """(model, record) of a zoo preset; zoo.load raises the GanZooError for unknown names."""
-    import zoo
-
-    model = zoo.load(name)
-    entry = zoo.PRESETS.get(name, {})
-    return model, {"model": model.name, "dataset": entry.get("dataset", "fashion_mnist"),
-                   "preset": name, "data_dir": None}
 
 
 def real_images(dataset, split, image_shape, data_dir, value_range=(0.0, 1.0)):
@@ -219,11 +209,7 @@ def categorical_code_metrics(model, extractor, config, dataset, image_shape, dat
     out = {}
     test, labels = real_images(dataset, "test", image_shape, data_dir, model.output_range)
     if labels is not None:
-        logits = np.concatenate([
-            np.asarray(model.discriminator(test[i : i + 500], training=False)["categorical_logits"])
-            for i in range(0, len(test), 500)
-        ])[:, : sizes[0]]
-        accuracy, mapping = metrics.code_accuracy(logits.argmax(axis=1), labels)
+        accuracy, mapping = metrics.code_accuracy(model.read_code(test), labels)
         out["code_accuracy"] = _metric(accuracy, better="higher", n=len(test), mapping=mapping,
                                        description="Q's categorical code on test images vs labels")
     if extractor is not None and extractor.name != "inception_v3":
@@ -321,6 +307,18 @@ def arithmetic_figure(model, extractor, seed, classes, pool=2000, per_group=3):
 # --------------------------------------------------------------------------------------------
 
 
+def _check_writable(folder):
+    """Creates `folder` and proves a file can be written there, or one GanZooError line."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        saving.write_bytes_atomically(os.path.join(folder, ".write-test"), b"")
+        os.remove(os.path.join(folder, ".write-test"))
+    except (OSError, GanZooError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise GanZooError(f"cannot write to --output_dir {folder} ({reason}): pass another "
+                          "--output_dir") from None
+
+
 def _check(config):
     if bool(config.logdir) == bool(config.preset):
         raise GanZooError("name what to evaluate: pass --logdir runs/X (a training run) or "
@@ -339,17 +337,24 @@ def _output_dir(config):
     return os.path.join("evaluation", config.preset)
 
 
-def evaluate(config: EvalConfig):
+def evaluate(config: EvalConfig, model=None, record=None):
     """Computes every applicable metric of the run or preset; writes the JSON and figures.
 
-    Returns the report (the JSON's content) with an extra key `json` naming the file.
+    Returns the report (the JSON's content) with an extra key `json` naming the file. The model
+    is `config.logdir`'s, or `model` with its `record` ({"model", "dataset", "data_dir", ...}):
+    how `zoo.evaluate` measures the preset `config.preset`.
     """
     _check(config)
     started = time.time()
-    model, record = load_run(config.logdir) if config.logdir else load_preset(config.preset)
+    if model is None:
+        if config.preset:
+            raise GanZooError(f"zoo presets are measured by python -m zoo.evaluate --preset {config.preset} "
+                              "(the same flags); python -m train.evaluate takes a run's --logdir")
+        model, record = load_run(config.logdir)
     dataset = record["dataset"]
     data_dir = config.data_dir or record.get("data_dir")
     out_dir = _output_dir(config)
+    _check_writable(out_dir)  # before minutes of computing, not after
     keras.utils.set_random_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     sample_shape = tuple(model.generator.output_shape[1:])
@@ -429,7 +434,6 @@ def evaluate(config: EvalConfig):
             else:
                 figures["arithmetic"] = arithmetic
 
-    os.makedirs(out_dir, exist_ok=True)
     if config.figures:
         for name, picture in figures.items():
             path = os.path.join(out_dir, f"{name}.png")
@@ -437,9 +441,7 @@ def evaluate(config: EvalConfig):
             report["figures"][name] = path
     report["wall_time_s"] = round(time.time() - started, 1)
     path = os.path.join(out_dir, "metrics.json")
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(_json_safe(report), f, indent=2)
-        f.write("\n")
+    saving.write_json_atomically(path, _json_safe(report))
     report["json"] = path
     return report
 
@@ -521,7 +523,7 @@ def define_flags(flag_values=None):
     fv = flags.FLAGS if flag_values is None else flag_values
     defaults = EvalConfig()
     flags.DEFINE_string("logdir", None, "A training run's folder (holds run.json and model.keras).", flag_values=fv)
-    flags.DEFINE_string("preset", None, "A zoo preset name, instead of --logdir.", flag_values=fv)
+    flags.DEFINE_string("preset", None, "A zoo preset name, instead of --logdir (python -m zoo.evaluate).", flag_values=fv)
     flags.DEFINE_integer("n", defaults.n, "Generated images (and real images for the floor).", flag_values=fv)
     flags.DEFINE_integer("seed", defaults.seed, "Seed of the samples and of the real subsets.", flag_values=fv)
     flags.DEFINE_string("output_dir", None, "Where metrics.json and the figures go (default <logdir>/evaluation).", flag_values=fv)
@@ -553,20 +555,13 @@ def main(argv, flag_values=None):
     from absl import flags
 
     fv = flags.FLAGS if flag_values is None else flag_values
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments {' '.join(argv[1:])}; flags look like --logdir runs/X")
-    try:
-        report = evaluate(config_from_flags(fv))
-    except GanZooError as e:
-        sys.exit(f"error: {e}")
-    print(format_table(report))
+    print(format_table(evaluate(config_from_flags(fv))))
 
 
 def run():
-    from absl import app
+    from train import cli
 
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,14 @@
-"""Turning samples into pictures: image grids and 2-D scatter plots, as uint8 arrays and PNGs."""
+"""Turning samples into pictures: image grids and 2-D scatter plots, as uint8 arrays and PNGs.
 
-import math
-import os
+The grid and the PNG writer live in `models.images` (the families draw their own figures with
+them); they are the same functions here.
+"""
 
 import numpy as np
-import tensorflow as tf
 
+from models.images import image_grid, write_png
 
-def image_grid(images, columns=None, padding=1):
-    """Tiles `images` (n, h, w, c) with values in [0, 1] into one (H, W, c) uint8 image."""
-    images = np.asarray(images, dtype=np.float32)
-    n, h, w, c = images.shape
-    columns = columns or math.ceil(math.sqrt(n))
-    rows = math.ceil(n / columns)
-    grid = np.ones((rows * (h + padding) + padding, columns * (w + padding) + padding, c), np.float32)
-    for i, image in enumerate(images):
-        r, col = divmod(i, columns)
-        top, left = padding + r * (h + padding), padding + col * (w + padding)
-        grid[top : top + h, left : left + w] = image
-    return np.round(np.clip(grid, 0.0, 1.0) * 255).astype(np.uint8)
+__all__ = ["image_grid", "scatter_image", "write_png"]
 
 
 def scatter_image(points, reference=None, size=256, extent=None):
@@ -39,13 +29,3 @@ def scatter_image(points, reference=None, size=256, extent=None):
         canvas[pixels(np.asarray(reference, np.float32))] = (170, 170, 170)
     canvas[pixels(points)] = (220, 30, 30)
     return canvas
-
-
-def write_png(path, image):
-    """Writes a uint8 (H, W, C) image as PNG atomically (temporary file, then rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.tmp")
-    with open(temporary, "wb") as f:
-        f.write(tf.io.encode_png(image).numpy())
-    os.replace(temporary, path)

@@ -26,14 +26,15 @@ def define_flags(flag_values=None):
     return fv
 
 
-def main(argv):
+def main(argv, flag_values=None):
     from train.trainer import train
 
-    result = train(config.config_from_flags(FLAGS))
+    fv = FLAGS if flag_values is None else flag_values
+    result = train(config.config_from_flags(fv))
     if result.resumed_from is not None:
         print(f"resumed from the checkpoint at {result.resumed_from.describe()}")
     if result.epochs_run == 0:
-        print(f"{result.logdir} already holds {FLAGS.epochs} epochs; raise --epochs to train on.")
+        print(f"{result.logdir} already holds {fv.epochs} epochs; raise --epochs to train on.")
     print(f"final weights: {result.files['weights']}")
     print(f"model:         {result.files['model']}")
     print(f"samples:       {result.files['samples']} (one grid per epoch in {os.path.join(result.logdir, 'samples')})")

@@ -49,6 +49,7 @@ import errno
 import fcntl
 import glob
 import hashlib
+import io
 import json
 import logging
 import os
@@ -351,19 +352,17 @@ class CheckpointStore:
         name = _NAME.format(sequence=sequence, step=record["global_step"])
         path = os.path.join(self.directory, name)
 
-        def save(temporary):
-            import h5py
+        import h5py
 
-            model.save_weights(temporary)
-            with h5py.File(temporary, "a") as f:
-                full = {"format": FORMAT, "sequence": sequence, **record,
-                        "arrays_sha256": _array_digest(f)[0],
-                        "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                            timespec="seconds")}
-                full["checksum"] = _record_checksum(full)
-                f.attrs[_ATTRIBUTE] = json.dumps(full, sort_keys=True)
-
-        saving.save_atomically(save, path)
+        buffer = io.BytesIO(saving.weights_bytes(model))  # HDF5 never writes to the disk
+        with h5py.File(buffer, "a") as f:
+            full = {"format": FORMAT, "sequence": sequence, **record,
+                    "arrays_sha256": _array_digest(f)[0],
+                    "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                        timespec="seconds")}
+            full["checksum"] = _record_checksum(full)
+            f.attrs[_ATTRIBUTE] = json.dumps(full, sort_keys=True)
+        saving.write_bytes_atomically(path, buffer.getvalue())
         checkpoints = self.scan()
         self._remove_old(checkpoints)
         checkpoints = [c for c in checkpoints if os.path.exists(c.path)]
@@ -427,9 +426,11 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         broken = non_finite(model)
         if broken is not None:
             step = int(model.g_optimizer.iterations.numpy())
+            p = self.position
+            epoch = p.epoch if p.step_in_epoch == 0 and p.epoch else p.epoch + 1  # that step's
             raise TrainingDiverged(
                 f"training diverged: {broken} became NaN/Inf at generator step {step} "
-                f"(epoch {self.position.epoch + 1}); nothing non-finite was saved and the "
+                f"(epoch {epoch}); nothing non-finite was saved and the "
                 f"checkpoints in {self.directory} are intact: lower --d_learning_rate / "
                 "--g_learning_rate and run the same command to resume, or pass "
                 "--on_divergence rollback", what=broken, step=step)

@@ -222,15 +222,16 @@ def build(config, image_shape, jit_compile="auto"):
     return model
 
 
-def _save_with_checksum(save, path):
-    """Writes `path` atomically, then its `path.sha256` companion (see models/saving.py).
+def _save_with_checksum(data, path):
+    """Writes the bytes `data` to `path` atomically, then its `path.sha256` companion (see
+    models/saving.py).
 
     The old checksum goes first, so that a kill in between leaves a file without a checksum,
     never a file with a wrong one."""
     companion = saving.checksum_path(path)
     if os.path.exists(companion):
         os.remove(companion)
-    saving.save_atomically(save, path)
+    saving.write_bytes_atomically(path, data)
     saving.write_text_atomically(companion, saving.write_checksum_line(path))
 
 
@@ -327,8 +328,8 @@ def _train(config, strategy, logdir, stop):
         "model": os.path.join(logdir, "model.keras"),
         "samples": os.path.join(logdir, "samples.png"),
     }
-    writes = [lambda: _save_with_checksum(model.save_weights, files["weights"]),
-              lambda: _save_with_checksum(model.save, files["model"]),
+    writes = [lambda: _save_with_checksum(saving.weights_bytes(model), files["weights"]),
+              lambda: _save_with_checksum(saving.model_bytes(model), files["model"]),
               lambda: write_png(files["samples"], sample_grid.picture())]
     for write in writes:
         if stop.requested:  # the training is checkpointed; the same command writes the rest

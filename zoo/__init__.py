@@ -21,10 +21,22 @@ precision to keep the zoo small; they are computed in float32 once loaded. Every
 against its sha256 before Keras reads it. When the file is not in the repository and the preset
 names a `url`, it is fetched once into Keras' cache (`~/.keras/gan_zoo/`, see `cache_dir`) with
 `keras.utils.get_file`; a download whose sha256 differs is deleted and refused.
+
+A record is data, never a path: the files it names (weights file, sample grid) are bare names
+in the zoo's own folders (`BARE_NAME`), checked when the catalogue is read and again before a
+file is touched. A record that is not valid JSON, lacks a field or names a path is skipped with
+a warning, so the rest of the catalogue still loads; asking for it by name (its file name
+without `.json`) raises the one-line reason (`REFUSED`). A download goes to a new temporary
+name in the cache folder, is checked, then renamed into place: a failure removes only that file.
+
+Importing `zoo` reads the catalogue without loading TensorFlow; `load` loads it.
 """
 
 import json
 import os
+import re
+import tempfile
+import warnings
 
 from models.errors import GanZooError
 
@@ -35,19 +47,89 @@ IMAGES_DIR = os.path.join(ROOT, "images")
 CACHE_SUBDIR = "gan_zoo"
 
 
-def _read_presets(folder=PRESET_DIR):
+BARE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a file name, never a path
+_SAMPLES = re.compile(r"zoo/images/[A-Za-z0-9][A-Za-z0-9._-]*\.png")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_BARE = "a bare file name (letters, digits, '.', '_', '-'; no folder)"
+
+
+def _shown(value):
+    text = repr(value)  # one line whatever the value holds
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _record_problem(entry, stem=None):
+    """(field, what is wrong) of the first bad field of a preset record, or None."""
+    if not isinstance(entry, dict):
+        return "the record", f"must be a JSON object, got {type(entry).__name__}"
+    weights = entry.get("weights")
+    checks = [
+        ("name", lambda v: isinstance(v, str) and BARE_NAME.fullmatch(v), _BARE),
+        ("model", lambda v: isinstance(v, str) and v != "", "a registry model name"),
+        ("config", lambda v: isinstance(v, dict), "an object (the model's get_config())"),
+        ("weights", lambda v: isinstance(v, dict), "an object with file and sha256"),
+    ]
+    if isinstance(weights, dict):
+        checks += [
+            ("weights.file", lambda v: isinstance(v, str) and BARE_NAME.fullmatch(v), _BARE),
+            ("weights.sha256", lambda v: isinstance(v, str) and _SHA256.fullmatch(v),
+             "64 lower-case hex digits"),
+            ("weights.url", lambda v: v is None or isinstance(v, str), "a URL or null"),
+        ]
+    checks.append(("samples", lambda v: v is None or isinstance(v, str) and _SAMPLES.fullmatch(v),
+                   "zoo/images/<bare file name>.png or null"))
+    optional = {"weights.url", "samples"}
+    for field, good, requirement in checks:
+        holder, key = (weights, field.split(".")[1]) if "." in field else (entry, field)
+        if key not in holder:
+            if field in optional:
+                continue
+            return field, "is missing"
+        if not good(holder[key]):
+            return field, f"must be {requirement}, got {_shown(holder[key])}"
+    if stem is not None and entry["name"] != stem:
+        return "name", f"must be the file's own name {stem!r}, got {_shown(entry['name'])}"
+    return None
+
+
+def _check_record(entry, source, stem=None):
+    problem = _record_problem(entry, stem)
+    if problem:
+        field, wrong = problem
+        raise GanZooError(f"{source}: {field} {wrong}: correct the record or remove it")
+
+
+def _read_presets(folder=PRESET_DIR, refused=None):
+    """{name: record} of the valid records in `folder`; every other .json file is skipped with a
+    warning, its one-line reason stored in `refused` under its name."""
     presets = {}
     if not os.path.isdir(folder):
         return presets
     for file in sorted(os.listdir(folder)):
-        if file.endswith(".json"):
-            with open(os.path.join(folder, file), encoding="utf-8") as f:
-                entry = json.load(f)
-            presets[entry["name"]] = entry
+        if not file.endswith(".json"):
+            continue
+        path = os.path.join(folder, file)
+        stem = file[: -len(".json")]
+        try:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    entry = json.load(f)
+            except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8
+                reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+                raise GanZooError(f"preset file {path}: the record is not readable JSON ({reason}): "
+                                  "correct the record or remove it") from None
+            _check_record(entry, f"preset file {path}", stem)
+        except GanZooError as e:
+            if refused is not None:
+                refused[stem] = str(e)
+            warnings.warn(f"zoo: skipped {e}", UserWarning, stacklevel=2)
+            continue
+        presets[stem] = entry
     return presets
 
 
-PRESETS = _read_presets()
+REFUSED = {}  # name -> why its record in zoo/presets/ was skipped
+PRESETS = _read_presets(PRESET_DIR, REFUSED)
 
 
 def list():  # noqa: A001 - the public name of the catalogue
@@ -58,11 +140,15 @@ def list():  # noqa: A001 - the public name of the catalogue
 def info(name):
     """The preset's record (family, config, weights, training, metrics) as a dict."""
     try:
-        return PRESETS[name]
+        entry = PRESETS[name]
     except KeyError:
+        if name in REFUSED:
+            raise GanZooError(REFUSED[name]) from None
         available = ", ".join(sorted(PRESETS)) or "none yet"
         raise GanZooError(f"unknown preset {name!r}: published presets: {available} "
                           "(python -c 'import zoo; print(zoo.list())')") from None
+    _check_record(entry, f"preset {name!r}")  # records added in memory are checked here
+    return entry
 
 
 def weights_file(name, cache_dir=None):
@@ -82,33 +168,51 @@ def weights_file(name, cache_dir=None):
 
 
 def _fetch(name, weights, cache_dir):
+    """The cached download of the preset's weights: a new temporary file in the zoo's cache
+    folder, checked against the record's sha256, then renamed to the record's (bare) file name.
+    A failure removes that temporary file and nothing else."""
     import keras
 
-    root = _cache_root(cache_dir)
-    cached = os.path.join(root, CACHE_SUBDIR, weights["file"])
+    from models.saving import sha256_of
+
+    if not BARE_NAME.fullmatch(weights["file"]):  # info() refuses such records; never a path here
+        raise GanZooError(f"preset {name!r}: weights.file must be {_BARE}, got {_shown(weights['file'])}")
+    folder = os.path.join(_cache_root(cache_dir), CACHE_SUBDIR)
+    cached = os.path.join(folder, weights["file"])
+    if os.path.isfile(cached) and sha256_of(cached) == weights["sha256"]:
+        return cached  # fetched before
     try:
-        # Keras falls back to /tmp/.keras when the cache folder does not exist yet.
-        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{weights['file']}.", suffix=".download", dir=folder)
+        os.close(handle)
     except OSError as e:
-        raise GanZooError(f"cannot create the download cache {os.path.dirname(cached)} "
-                          f"({e.strerror}): pass another cache_dir") from None
+        raise GanZooError(f"cannot write to the download cache {folder} ({e.strerror or e}): pass "
+                          "another cache_dir") from None
     try:
-        path = keras.utils.get_file(
-            weights["file"], origin=weights["url"], file_hash=weights["sha256"],
-            hash_algorithm="sha256", cache_dir=root, cache_subdir=CACHE_SUBDIR)
-    except ValueError:
-        # Keras leaves a download whose hash differs in its cache: it must never be used.
-        if os.path.exists(cached):
-            os.remove(cached)
-        raise GanZooError(f"the weights downloaded for preset {name!r} from {weights['url']} are "
-                          "truncated or not the published file (sha256 mismatch); the download "
-                          "was deleted: try again later or check the url") from None
-    except Exception as e:  # noqa: BLE001 -- urllib raises many kinds for an unreachable url
-        raise GanZooError(f"cannot fetch the weights of preset {name!r} from {weights['url']} "
-                          f"({str(e).splitlines()[0][:120]}): check the network, or copy the file "
-                          f"to zoo/weights/{weights['file']}") from None
-    _check_sha256(path, weights["sha256"], name, fix="delete it to fetch it again")
-    return path
+        try:
+            # No file_hash: the hash is checked below, so any error here is a failed fetch. An
+            # absolute cache_subdir keeps Keras in this folder (it would otherwise fall back to
+            # /tmp/.keras for a cache it cannot write).
+            keras.utils.get_file(os.path.basename(temporary), origin=weights["url"], cache_dir=folder,
+                                 cache_subdir=folder, force_download=True)
+        except Exception as e:  # noqa: BLE001 -- urllib raises many kinds for an unreachable url
+            raise GanZooError(f"cannot fetch the weights of preset {name!r} from {weights['url']} "
+                              f"({_first_line(e)}): check the network, or copy the file to "
+                              f"zoo/weights/{weights['file']}") from None
+        if not os.path.isfile(temporary) or sha256_of(temporary) != weights["sha256"]:
+            raise GanZooError(f"the weights downloaded for preset {name!r} from {weights['url']} are "
+                              "truncated or not the published file (sha256 mismatch); the download "
+                              "was deleted: try again later or check the url")
+        os.replace(temporary, cached)
+    finally:
+        if os.path.lexists(temporary):
+            os.remove(temporary)
+    return cached
+
+
+def _first_line(error):
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[0] if lines else type(error).__name__)[:120]
 
 
 def _cache_root(cache_dir):

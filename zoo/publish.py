@@ -9,22 +9,20 @@ writes, each file atomically:
     zoo/presets/<name>.json         family, config, sha256, training record, metrics
     zoo/images/<name>.png           a 4 x 8 sample grid (seed 0) for the README's table
 
-then measures the preset as users will load it: `train.evaluate` on N = 10,000 samples, seed 0,
+then measures the preset as users will load it: `zoo.evaluate` on N = 10,000 samples, seed 0,
 whose figures (next to the real-data floor) go into the JSON. `--url` records where the weights
 file will be published; `zoo.load` fetches it from there when the repository copy is absent.
 """
 
 import datetime
-import json
 import os
 import platform
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags
 
-from models.errors import GanZooError  # noqa: E402
+from models.errors import GanZooError
+from train import cli
 
 def define_flags(flag_values=None):
     fv = flags.FLAGS if flag_values is None else flag_values
@@ -55,23 +53,11 @@ def hardware():
 
 
 def command_of(record):
-    """The `python -m train.main` command that reproduces a run, from its run.json."""
-    parts = ["python -m train.main", f"--model {record['model']}", f"--dataset {record['dataset']}",
-             f"--epochs {record['epochs']}", f"--seed {record['seed']}"]
-    for flag in ("batch_size", "d_steps", "generator_loss", "d_learning_rate", "g_learning_rate",
-                 "image_size", "steps_per_epoch"):
-        if record.get(flag) is not None:
-            parts.append(f"--{flag} {record[flag]}")
-    for key, value in (record.get("model_options") or {}).items():
-        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-        parts.append(f"--model_option {key}={text}")
-    if record.get("precision", "float32") != "float32":
-        parts.append(f"--precision {record['precision']}")
-    elif record.get("mixed_precision"):
-        parts.append("--mixed_precision")
-    if record.get("jit_compile") is not None:  # an explicit choice; None is the family's default
-        parts.append("--jit_compile" if record["jit_compile"] else "--nojit_compile")
-    return " ".join(parts)
+    """The `python -m train.main` command that reproduces a run, from its run.json (written
+    from the one list of settings, `train.config.SETTINGS`)."""
+    from train.config import command_of as from_settings
+
+    return from_settings(record)
 
 
 def write_half_precision(source, target):
@@ -128,7 +114,8 @@ def publish(logdir, name, command=None, wall_time_s=None, url=None, note=None, n
     import zoo
     from models.saving import sha256_of
     from train import evaluate, images
-    from train.checkpoint import save_atomically, write_json_atomically
+    from models.saving import save_atomically, write_json_atomically
+    from zoo import evaluate as preset_evaluation
     from zoo.sample import sample_grid
 
     if not name or not name.replace("_", "").isalnum() or not name.islower():
@@ -179,11 +166,11 @@ def publish(logdir, name, command=None, wall_time_s=None, url=None, note=None, n
     rows, columns = GRID
     images.write_png(os.path.join(zoo.IMAGES_DIR, f"{name}.png"),
                      sample_grid(loaded, rows * columns, seed=0, columns=columns))
-    report = evaluate.evaluate(evaluate.EvalConfig(
+    report = preset_evaluation.evaluate(evaluate.EvalConfig(
         preset=name, n=n, seed=0, figures=False,
         output_dir=os.path.join(logdir, "evaluation", "preset")))
     entry["metrics"] = _metric_summary(report)
-    entry["evaluation"] = {"command": f"python -m train.evaluate --preset {name}", "n": report["n"],
+    entry["evaluation"] = {"command": f"python -m zoo.evaluate --preset {name}", "n": report["n"],
                            "seed": report["seed"],
                            "feature_extractor": {k: v for k, v in (report["feature_extractor"] or {}).items()
                                                  if k != "path"} or None,
@@ -203,15 +190,9 @@ def _version(package):
 
 def main(argv, flag_values=None):
     fv = flags.FLAGS if flag_values is None else flag_values
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments {' '.join(argv[1:])}")
     if not fv.logdir or not fv.name:
-        sys.exit("error: pass --logdir (a finished training run) and --name (the preset's name)")
-    try:
-        entry = publish(fv.logdir, fv.name, fv.command, fv.wall_time_s, fv.url,
-                        fv.note, fv.n)
-    except GanZooError as e:
-        sys.exit(f"error: {e}")
+        raise GanZooError("pass --logdir (a finished training run) and --name (the preset's name)")
+    entry = publish(fv.logdir, fv.name, fv.command, fv.wall_time_s, fv.url, fv.note, fv.n)
     fcd = (entry["metrics"] or {}).get("fcd")
     print(f"published {entry['name']}: zoo/presets/{entry['name']}.json, "
           f"{entry['weights']['bytes'] / 1e6:.1f} MB of weights"
@@ -219,8 +200,7 @@ def main(argv, flag_values=None):
 
 
 def run():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,12 @@ categorical code, columns sweeping continuous code `--code` from -2 to 2, the no
 """
 
 import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags
 
-from models.errors import GanZooError  # noqa: E402
+from models.errors import GanZooError
+from train import cli
 
 def define_flags(flag_values=None):
     fv = flags.FLAGS if flag_values is None else flag_values
@@ -85,21 +84,14 @@ def write(preset, out, n=64, seed=0, columns=None, traverse=False, code=0, steps
 
 def main(argv, flag_values=None):
     fv = flags.FLAGS if flag_values is None else flag_values
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments {' '.join(argv[1:])}; flags look like --preset NAME")
     if not fv.preset:
-        sys.exit("error: name a preset with --preset NAME (python -c 'import zoo; print(zoo.list())')")
-    try:
-        path = write(fv.preset, fv.out, fv.n, fv.seed, fv.columns,
-                     fv.traversal, fv.code, fv.steps, fv.label)
-    except GanZooError as e:
-        sys.exit(f"error: {e}")
+        raise GanZooError("name a preset with --preset NAME (python -c 'import zoo; print(zoo.list())')")
+    path = write(fv.preset, fv.out, fv.n, fv.seed, fv.columns, fv.traversal, fv.code, fv.steps, fv.label)
     print(f"wrote {path}")
 
 
 def run():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":
