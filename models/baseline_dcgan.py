@@ -17,6 +17,7 @@ import keras
 
 from models.errors import GanZooError
 from models.gan import GAN
+from models.options import FLOAT, INT, Option, replace
 
 
 def _doublings(image_shape):
@@ -60,6 +61,13 @@ class BaselineDCGAN(GAN):
     paper = "https://keras.io/guides/custom_train_step_in_tensorflow/"
     default_batch_size = 64
     output_range = (0.0, 1.0)
+    options = replace(GAN.options, latent_dim=dict(default=128),
+                      latent_distribution=dict(default="normal")) + (
+        Option("width", INT, 128, "filters of G's layers and of D's last (D's first has half)",
+               minimum=2),
+        Option("learning_rate", FLOAT, 3e-4, "Adam's learning rate for both networks", minimum=0,
+               exclusive_minimum=True),
+    )
 
     def __init__(self, image_shape=(28, 28, 1), latent_dim=128, width=128, learning_rate=3e-4,
                  **kwargs):

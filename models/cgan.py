@@ -56,6 +56,7 @@ import numpy as np
 from models import dcgan
 from models.errors import GanZooError
 from models.gan import GAN, draw_noise
+from models.options import BOOL, INT, STR, Option, replace
 
 LABEL_ENCODINGS = ("onehot", "embedding")
 
@@ -130,6 +131,19 @@ class CGAN(GAN):
     paper = "https://arxiv.org/abs/1411.1784"
     default_batch_size = 64
     conditional = True
+    options = replace(GAN.options, latent_dim=dict(default=100, help="size of the noise z (the "
+                                                                   "label is a separate input)")) + (
+        Option("num_classes", INT, 10, "number of classes; labels are integers in [0, num_classes)",
+               minimum=2),
+        Option("label_encoding", STR, "onehot", "how the label enters both networks: one-hot "
+               "codes or learned embeddings", choices=LABEL_ENCODINGS),
+        Option("embedding_dim", INT, 50, "size of G's learned label code (label_encoding="
+               "embedding)", minimum=1),
+        Option("width", INT, 64, "filters of D's first layer, doubling per layer (G mirrors it)",
+               minimum=1),
+        Option("sync_batch_norm", BOOL, True,
+               "batch statistics of the global batch under a multi-replica strategy"),
+    )
 
     def __init__(
         self,
@@ -142,14 +156,6 @@ class CGAN(GAN):
         sync_batch_norm=True,
         **kwargs,
     ):
-        if label_encoding not in LABEL_ENCODINGS:
-            raise GanZooError(
-                f"unknown label_encoding {label_encoding!r}: use one of {', '.join(LABEL_ENCODINGS)}"
-            )
-        for name, value, least in (("num_classes", num_classes, 2), ("embedding_dim", embedding_dim, 1),
-                                   ("latent_dim", latent_dim, 1)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
-                raise GanZooError(f"{name} must be an integer of at least {least}, got {value!r}")
         self.image_shape = tuple(int(s) for s in image_shape)
         self.num_classes = int(num_classes)
         self.label_encoding = label_encoding

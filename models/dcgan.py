@@ -21,6 +21,7 @@ import keras
 
 from models.errors import GanZooError
 from models.gan import GAN
+from models.options import BOOL, INT, Option, replace
 
 
 def upsampling_plan(image_shape):
@@ -114,6 +115,12 @@ class DCGAN(GAN):
 
     paper = "https://arxiv.org/abs/1511.06434"
     default_batch_size = 64
+    options = replace(GAN.options, latent_dim=dict(default=100)) + (
+        Option("width", INT, 64, "filters of D's first layer, doubling per layer (G mirrors it)",
+               minimum=1),
+        Option("sync_batch_norm", BOOL, True,
+               "batch statistics of the global batch under a multi-replica strategy"),
+    )
 
     def __init__(
         self, image_shape=(28, 28, 1), latent_dim=100, width=64, sync_batch_norm=True, **kwargs

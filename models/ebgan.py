@@ -46,6 +46,7 @@ from losses import ebgan as ebgan_losses
 from models.dcgan import batch_norm, build_generator, upsampling_plan, weight_init
 from models.errors import GanZooError
 from models.gan import GAN
+from models.options import FLOAT, INT, Option, replace
 
 
 def autoencoder_plan(image_shape):
@@ -105,6 +106,16 @@ class EBGAN(GAN):
     output_range = (-1.0, 1.0)
     metric_names = ("d_loss", "g_loss", "real_energy", "fake_energy", "pt")
     generator_losses = {"energy": ebgan_losses.ebgan_generator_loss}
+    options = replace(GAN.options, latent_dim=dict(default=100)) + (
+        Option("margin", FLOAT, 0.5, "m: D pushes the energy of fakes up to at least m", minimum=0,
+               exclusive_minimum=True),
+        Option("pt_weight", FLOAT, 0.1, "weight of the pulling-away term in G's loss", minimum=0),
+        Option("width", INT, 64, "filters of the encoder's first layer, doubling per layer",
+               minimum=1),
+        Option("embedding_dim", INT, 64, "size of the auto-encoder's code", minimum=1),
+        Option("learning_rate", FLOAT, 1e-3, "Adam's learning rate for both networks", minimum=0,
+               exclusive_minimum=True),
+    )
 
     def __init__(
         self,
@@ -117,12 +128,6 @@ class EBGAN(GAN):
         learning_rate=1e-3,
         **kwargs,
     ):
-        if not margin > 0:
-            raise GanZooError(f"margin must be positive, got {margin}")
-        if not pt_weight >= 0:
-            raise GanZooError(f"pt_weight must be >= 0, got {pt_weight}")
-        if not learning_rate > 0:
-            raise GanZooError(f"learning_rate must be positive, got {learning_rate}")
         self.image_shape = tuple(int(s) for s in image_shape)
         self.margin = float(margin)
         self.pt_weight = float(pt_weight)

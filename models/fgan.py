@@ -55,6 +55,7 @@ from losses import fgan as fgan_losses
 from models import dcgan
 from models.errors import GanZooError
 from models.gan import GAN
+from models.options import INT, STR, Option, replace
 
 ARCHITECTURES = ("mlp", "dcgan")
 DEFAULT_DIVERGENCE = "jensen_shannon"
@@ -122,6 +123,21 @@ class FGAN(GAN):
     output_range = (-1.0, 1.0)  # tanh images; points are unbounded
     metric_names = ("d_loss", "g_loss", "divergence_estimate")
     generator_losses = fgan_losses.GENERATOR_LOSSES
+    options = replace(
+        GAN.options,
+        latent_dim=dict(help="noise size (100 for images, 16 for points when omitted)"),
+        latent_distribution=dict(help="the noise: uniform on [-1, 1] or standard normal "
+                                      "(uniform for images, normal for points)"),
+        output_range=dict(help="the generator's output range [low, high] ((-1, 1) for images, "
+                               "none for points)"),
+    ) + (
+        Option("divergence", STR, DEFAULT_DIVERGENCE, "the f-divergence the generator minimises",
+               choices=tuple(fgan_losses.DIVERGENCES)),
+        Option("architecture", STR, None, "the networks (mlp for points, dcgan for images when "
+               "omitted)", choices=ARCHITECTURES),
+        Option("width", INT, 64, "DCGAN's filters in D's first layer (architecture=dcgan)",
+               minimum=1),
+    )
 
     def __init__(
         self,
@@ -137,13 +153,7 @@ class FGAN(GAN):
         if not points and len(self.image_shape) != 3:
             raise GanZooError(f"fgan takes images (height, width, channels) or points (d,), "
                               f"got shape {self.image_shape}")
-        if divergence not in fgan_losses.DIVERGENCES:
-            raise GanZooError(f"unknown divergence {divergence!r}: use one of "
-                              f"{', '.join(fgan_losses.DIVERGENCES)}")
         architecture = architecture or ("mlp" if points else "dcgan")
-        if architecture not in ARCHITECTURES:
-            raise GanZooError(f"unknown architecture {architecture!r} for fgan: use one of "
-                              f"{', '.join(ARCHITECTURES)}")
         if points and architecture != "mlp":
             raise GanZooError("fgan on points takes architecture=mlp")
         self.divergence = divergence

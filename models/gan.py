@@ -8,6 +8,25 @@ instead the single-step gradient method of f-GAN (Nowozin et al. 2016,
 https://arxiv.org/abs/1606.00709, Algorithm 1): one tape, one batch, both players' gradients
 taken at the same parameters and applied together.
 
+What `fit` does with a dataset. One step of `fit` is one generator update, and it consumes one
+batch of the dataset, whatever its size (a final partial batch too):
+
+- the batch of n samples is cut into `d_steps` slices of consecutive samples, of near-equal
+  size, the larger first (`split_batch`): n=64 with d_steps=5 gives 13, 13, 13, 13, 12; n=32
+  gives 7, 7, 6, 6, 6; when d_steps divides n the slices are equal (n=320: 5 x 64). Each
+  discriminator (critic) update takes one slice and as many fresh latents;
+- the generator update then draws as many latents as the first slice has samples;
+- a batch smaller than d_steps (a last batch of 3 with d_steps=5) still makes d_steps updates,
+  on one-sample slices that cycle through it (samples 0, 1, 2, 0, 1).
+
+So the "batch size" of a critic update is about n / d_steps: to give each of WGAN's 5 critic
+updates 64 samples, batch the dataset by 5 * 64 = 320, as the trainer in train/ does (it feeds
+`d_steps * batch_size` samples per step, with drop_remainder, so its slices are always equal).
+An epoch of N samples batched by n is ceil(N / n) generator updates. WGAN's schedule="paper"
+makes 100 critic updates in some steps: they cycle through the step's d_steps slices (each
+trimmed to floor(n / d_steps) samples so that the loop has one shape), reusing every slice about
+100 / d_steps times instead of reading new data.
+
 Families change *what* is optimised, never the loop, by overriding small hooks:
 
     sample_latent(batch_size, seed)          the generator's input
@@ -15,14 +34,19 @@ Families change *what* is optimised, never the loop, by overriding small hooks:
     generator_objective(fake, latent, real)  -> (loss, logs)
     discriminator_variables / generator_variables
     after_discriminator_step()               e.g. WGAN's weight clipping
-    discriminator_iterations()               d_steps, or a schedule (WGAN's 100-step phases)
+    discriminator_phase(real, slices)        the discriminator updates of a step: one per slice,
+                                             or a schedule (WGAN's 100-update phases)
     simultaneous_objective(real, fake, latent) -> (d_loss, g_loss, logs), for update="simultaneous"
     training_callbacks(logdir)               e.g. InfoGAN's traversal figure in TensorBoard
     default_optimizers()                     the paper's optimizers, used by compile()
 
 `real` is the step's batch of real samples, or `(samples, labels)` for a family whose
-`conditional` is true (the pipeline then yields labels). `logs` maps tracker names (listed in `metric_names`) to scalars; they reach the progress bar,
-`History` and TensorBoard through `keras.metrics.Mean` trackers.
+`conditional` is true (the pipeline then yields labels). `logs` maps tracker names (listed in
+`metric_names`) to scalars; they reach the progress bar, `History` and TensorBoard through
+`keras.metrics.Mean` trackers.
+
+Arguments are declared once, with their types and ranges, in each family's `options` (see
+models/options.py); `models.get` and `from_config` check values against them.
 """
 
 import contextlib
@@ -32,16 +56,65 @@ import keras
 import tensorflow as tf
 
 from losses import gan as gan_losses
+from models import options as declared
 from models.errors import GanZooError
+from models.options import INT, RANGE, STR, Option
 
 LATENT_DISTRIBUTIONS = ("uniform", "normal")
 UPDATES = ("alternating", "simultaneous")
 
 
 def _batch_size(real):
-    """The number of samples in `real` (a tensor, or a tuple whose first entry is the samples)."""
+    """The number of samples in `real` (a tensor, or a tuple whose first entry is the samples):
+    an int when the batch size is static, else a scalar tensor."""
     samples = tf.nest.flatten(real)[0]
     return samples.shape[0] or tf.shape(samples)[0]
+
+
+def split_batch(real, parts):
+    """`real` (a tensor, or a tuple of tensors sharing their first axis) cut into `parts` slices,
+    one per discriminator update.
+
+    A batch of n >= parts samples gives runs of consecutive samples of near-equal size, the
+    larger first (n=32, parts=5: 7, 7, 6, 6, 6); when parts divides n they are `tf.split`'s
+    equal slices. A batch smaller than `parts` gives one-sample slices that cycle through it
+    (n=3, parts=5: samples 0, 1, 2, 0, 1). n may be known only when the step runs.
+    """
+    if parts == 1:
+        return [real]
+    n = _batch_size(real)
+    if isinstance(n, int) and n % parts == 0:
+        pieces = [tf.split(t, parts) for t in tf.nest.flatten(real)]
+        return [tf.nest.pack_sequence_as(real, list(piece)) for piece in zip(*pieces)]
+    return [batch_slice(real, i, parts) for i in range(parts)]
+
+
+def batch_slice(real, index, parts, equal=False):
+    """Slice `index` (an int or a scalar tensor) of `split_batch(real, parts)`.
+
+    `equal=True` trims every slice to floor(n / parts) samples (at least one), so that all have
+    one shape: for a loop whose index is a tensor (WGAN's 100-update phases).
+    """
+    n = _batch_size(real)
+    if isinstance(n, int):
+        small, extra = divmod(n, parts)
+        if n < parts:
+            start, size = index % n, 1
+        elif isinstance(index, int):
+            start = index * small + min(index, extra)
+            size = small + (1 if index < extra and not equal else 0)
+        else:
+            start = index * small + tf.minimum(index, extra)
+            size = small if equal else small + tf.cast(index < extra, tf.int32)
+    else:
+        small, extra = n // parts, n % parts
+        start = tf.where(n < parts, index % n, index * small + tf.minimum(index, extra))
+        if equal:
+            size = tf.maximum(small, 1)
+        else:
+            size = tf.where(n < parts, 1, small + tf.cast(index < extra, tf.int32))
+    rows = start + tf.range(size)
+    return tf.nest.map_structure(lambda t: tf.gather(t, rows), real)
 
 
 def draw_noise(shape, seed, distribution="uniform"):
@@ -76,8 +149,9 @@ class GAN(keras.Model):
         discriminator: a model from samples to one logit per sample.
         latent_dim: size of the generator's input; read from `generator` when omitted.
         d_steps: discriminator updates per generator update (k in Algorithm 1; the family's
-            `default_d_steps` when omitted). Each takes its
-            own slice of the batch, so `fit()` wants batches of `d_steps * batch_size` samples.
+            `default_d_steps` when omitted). Each takes its own slice of the batch (see the
+            module docstring), so batches of `d_steps * batch_size` samples give each update
+            `batch_size` of them.
         generator_loss: one of the family's `generator_losses`; for the GAN `"non_saturating"`
             (maximise log D(G(z)), the default) or `"minimax"` (minimise log(1 - D(G(z)))).
         latent_distribution: `"uniform"` on [-1, 1] or standard `"normal"`.
@@ -99,6 +173,28 @@ class GAN(keras.Model):
     # XLA for jit_compile="auto" on a CPU: only where the CPU benchmark measured it faster.
     xla_on_cpu = False
 
+    # The arguments every family shares (see models/options.py); a family adds its own with
+    # `options = GAN.options + (...)`, and gives a shared one its own default or help with
+    # `models.options.replace(GAN.options, name=dict(default=...))`.
+    options = (
+        Option("latent_dim", INT, None, "size of the generator's input noise", minimum=1),
+        Option("d_steps", INT, lambda family: family.default_d_steps,
+               "discriminator updates per generator update, each on its own slice of the batch",
+               minimum=1),
+        Option("generator_loss", STR, lambda family: next(iter(family.generator_losses)),
+               "the generator's objective", choices=lambda family: tuple(family.generator_losses),
+               noun="generator loss"),
+        Option("latent_distribution", STR, "uniform",
+               "the noise: uniform on [-1, 1] or standard normal", choices=LATENT_DISTRIBUTIONS),
+        Option("output_range", RANGE, lambda family: family.output_range,
+               "the generator's output range [low, high]; none for unbounded samples such as 2-D "
+               "points", optional=True),
+        Option("seed", INT, None, "seeds the model's noise (none: a random stream)", optional=True),
+        Option("update", STR, "alternating",
+               "alternating (discriminator step(s), then a generator step) or simultaneous "
+               "(both players' gradients from one tape; needs d_steps=1)", choices=UPDATES),
+    )
+
     def __init__(
         self,
         generator,
@@ -114,29 +210,17 @@ class GAN(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        # Types and ranges are checked by the declarations (`options`) in models.get and
+        # from_config; what needs more than one value is checked here.
         d_steps = self.default_d_steps if d_steps is None else d_steps
-        if int(d_steps) < 1:
-            raise GanZooError(f"d_steps must be at least 1, got {d_steps}")
-        if update not in UPDATES:
-            raise GanZooError(f"unknown update {update!r}: use one of {', '.join(UPDATES)}")
         if update == "simultaneous" and int(d_steps) != 1:
             raise GanZooError(f"update=simultaneous takes one step for both players, not d_steps={d_steps}: "
                               "pass --d_steps 1 or use update=alternating")
-        if latent_distribution not in LATENT_DISTRIBUTIONS:
-            raise GanZooError(
-                f"unknown latent_distribution {latent_distribution!r}: "
-                f"use one of {', '.join(LATENT_DISTRIBUTIONS)}"
-            )
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(latent_dim or generator.inputs[0].shape[-1])
         self.d_steps = int(d_steps)
         self.generator_loss = generator_loss or next(iter(self.generator_losses))
-        if self.generator_loss not in self.generator_losses:
-            raise GanZooError(
-                f"unknown generator loss {generator_loss!r} for {self.name}: use one of "
-                f"{', '.join(self.generator_losses)}"
-            )
         self._generator_loss_fn = self.generator_losses[self.generator_loss]
         # The discriminator's loss that goes with the objective (LSGAN changes both players').
         self._discriminator_loss_fn, self._discriminator_summary = gan_losses.DISCRIMINATOR_LOSSES.get(
@@ -337,7 +421,9 @@ class GAN(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        # A stored configuration is checked as keyword arguments are (the networks, the name
+        # and the precision are not declared options and pass as they are).
+        config = declared.parse(cls, dict(config), config.get("name"), unknown="keep")
         with dtype_policy(config.pop("precision", None)):
             for key in ("generator", "discriminator"):
                 if key in config:
@@ -386,37 +472,14 @@ class GAN(keras.Model):
                 value = context.all_reduce(tf.distribute.ReduceOp.MEAN, value)
             self.trackers[name].update_state(value)
 
-    def _real_slices(self, data):
-        """The batch cut into one slice per discriminator step: samples, or (samples, labels)
-        for a conditional family."""
+    def _real(self, data):
+        """The real samples of a batch, or (samples, labels) for a conditional family."""
         if isinstance(data, (tuple, list)):
-            real = tuple(data[:2]) if self.conditional else data[0]
-        elif self.conditional:
+            return tuple(data[:2]) if self.conditional else data[0]
+        if self.conditional:
             raise GanZooError(f"{self.name} is conditional: train it on (images, labels) batches, "
                               "e.g. a labelled dataset such as fashion_mnist")
-        else:
-            real = data
-        if self.d_steps == 1:
-            return [real]
-        batch = _batch_size(real)
-        if batch is None:
-            raise GanZooError(
-                f"with d_steps={self.d_steps} the batch size must be static: "
-                "batch the dataset with drop_remainder=True"
-            )
-        if batch % self.d_steps:
-            raise GanZooError(
-                f"a batch of {batch} does not split into {self.d_steps} discriminator steps: "
-                f"feed batches of d_steps * batch_size samples"
-            )
-        if self.conditional:
-            return list(zip(*(tf.split(part, self.d_steps) for part in real)))
-        return tf.split(real, self.d_steps)
-
-    def discriminator_iterations(self):
-        """Discriminator updates in this train step: `d_steps`, or a scalar tensor for
-        schedules that change with training (the updates then cycle through the slices)."""
-        return self.d_steps
+        return data
 
     def _discriminator_update(self, real):
         batch_size = _batch_size(real)
@@ -458,28 +521,22 @@ class GAN(keras.Model):
         self.g_optimizer.apply_gradients(zip(g_gradients, g_variables))
         self._track(logs)
 
+    def discriminator_phase(self, real, slices):
+        """The discriminator's updates of one train step: one per slice of the batch (`d_steps`).
+        `real` is the whole batch, for a family with a schedule of its own (WGAN's)."""
+        for part in slices:
+            self._discriminator_update(part)
+
     def train_step(self, data):
-        slices = self._real_slices(data)
+        """One generator update: the batch is cut into `d_steps` slices (see `split_batch`), one
+        per discriminator update, then the generator takes as many samples as the first slice."""
+        real = self._real(data)
+        slices = split_batch(real, self.d_steps)
         if self.update == "simultaneous":
-            if not isinstance(self.discriminator_iterations(), int):
-                raise GanZooError(f"{self.name} schedules its discriminator steps, which "
-                                  "update=simultaneous cannot follow: use update=alternating")
             self._simultaneous_update(slices[0])
-            return self._logs()
-        iterations = self.discriminator_iterations()
-        if isinstance(iterations, int):
-            for i in range(iterations):
-                self._discriminator_update(slices[i % len(slices)])
         else:
-            stacked = tf.nest.map_structure(lambda *parts: tf.stack(parts), *slices)
-
-            def update(i):
-                self._discriminator_update(
-                    tf.nest.map_structure(lambda t: tf.gather(t, i % len(slices)), stacked))
-                return (i + 1,)
-
-            tf.while_loop(lambda i: i < iterations, update, (tf.constant(0),))
-        self._generator_update(slices[0])
+            self.discriminator_phase(real, slices)
+            self._generator_update(slices[0])
         return self._logs()
 
     def _logs(self):

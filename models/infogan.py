@@ -30,7 +30,8 @@ Trackers: `info_loss` (cross-entropy + NLL, unweighted) and `mi_lower_bound` = H
 cross-entropy of the categorical codes, both measured in G's step; the bound rises towards
 log 10 = 2.30 as Q learns to read the code G writes. `traversal()` draws the paper's figure
 (a row per categorical value, a column per value of one continuous code from -2 to 2, one noise
-vector for the whole figure) and `training_callbacks()` writes it to TensorBoard every epoch.
+vector for the whole figure); `training_callbacks()` gives `CodeTraversal` (below), which writes
+it to TensorBoard and PNGs every epoch.
 
 Networks (the paper's appendix, table for MNIST; `width=64`, `fc_units=1024`, `q_units=128`):
 
@@ -45,6 +46,8 @@ N(0, 0.02) as in DCGAN, on which the paper builds. Optimizers: Adam with beta1 =
 rate 2e-4 for D (and Q) and 1e-3 for G (the paper); batches of 128 (the authors' code).
 """
 
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -54,6 +57,8 @@ from losses import infogan as info_losses
 from models.dcgan import batch_norm, weight_init
 from models.errors import GanZooError
 from models.gan import GAN, draw_noise
+from models.images import image_grid, write_png
+from models.options import BOOL, FLOAT, INT, INTS, Option, without
 
 LEAK = 0.1  # the paper's leaky rate for D and Q
 
@@ -136,12 +141,7 @@ def build_discriminator(
 def _categorical_sizes(categorical_dims):
     if isinstance(categorical_dims, (int, np.integer)):
         categorical_dims = (categorical_dims,)
-    sizes = tuple(int(k) for k in categorical_dims)
-    if any(k < 2 for k in sizes):
-        raise GanZooError(
-            f"every categorical code needs at least 2 categories, got categorical_dims={sizes}"
-        )
-    return sizes
+    return tuple(int(k) for k in categorical_dims)
 
 
 @keras.saving.register_keras_serializable(package="gan_zoo")
@@ -154,6 +154,23 @@ class InfoGAN(GAN):
     default_d_steps = 1
     output_range = (-1.0, 1.0)
     metric_names = ("d_loss", "g_loss", "d_real", "d_fake", "info_loss", "mi_lower_bound")
+    # The latent size is noise_dim + sum(categorical_dims) + continuous_dims, not an option.
+    options = without(GAN.options, "latent_dim") + (
+        Option("noise_dim", INT, 62, "size of the incompressible noise z", minimum=1),
+        Option("categorical_dims", INTS, (10,), "categories of each categorical code, e.g. [10] "
+               "or [10, 4]; [] for none", minimum=2),
+        Option("continuous_dims", INT, 2, "number of continuous codes, uniform on [-1, 1]",
+               minimum=0),
+        Option("lambda_cat", FLOAT, 1.0, "weight of the categorical codes' information loss",
+               minimum=0),
+        Option("lambda_cont", FLOAT, 1.0, "weight of the continuous codes' information loss",
+               minimum=0),
+        Option("learn_std", BOOL, False, "Q learns the std of the continuous codes (fixed to 1 "
+               "otherwise)"),
+        Option("width", INT, 64, "filters of D's first convolution (G mirrors it)", minimum=1),
+        Option("fc_units", INT, 1024, "units of the fully connected layers of G and D", minimum=1),
+        Option("q_units", INT, 128, "units of Q's hidden layer", minimum=1),
+    )
 
     def __init__(
         self,
@@ -178,18 +195,9 @@ class InfoGAN(GAN):
         self.noise_dim = int(noise_dim)
         self.categorical_dims = _categorical_sizes(categorical_dims)
         self.continuous_dims = int(continuous_dims)
-        if self.noise_dim < 1 or self.continuous_dims < 0:
-            raise GanZooError(
-                f"noise_dim must be at least 1 and continuous_dims at least 0, got "
-                f"noise_dim={noise_dim}, continuous_dims={continuous_dims}"
-            )
         if not self.categorical_dims and not self.continuous_dims:
             raise GanZooError(
                 "infogan needs at least one code: set categorical_dims (e.g. (10,)) or continuous_dims"
-            )
-        if not (lambda_cat >= 0 and lambda_cont >= 0):
-            raise GanZooError(
-                f"lambda_cat and lambda_cont must be >= 0, got {lambda_cat} and {lambda_cont}"
             )
         self.lambda_cat = float(lambda_cat)
         self.lambda_cont = float(lambda_cont)
@@ -350,8 +358,6 @@ class InfoGAN(GAN):
         """The code traversal figure, every epoch, in TensorBoard and `<logdir>/traversal/`."""
         if not self.continuous_dims:
             return []
-        from train.callbacks import CodeTraversal  # train depends on models, not the reverse
-
         return [CodeTraversal(logdir)]
 
     # ------------------------------------------------------------------------ inference
@@ -416,10 +422,24 @@ class InfoGAN(GAN):
     def traversal(self, seed=0, code=0, steps=10, categorical_code=0, limit=2.0):
         """The traversal figure as one uint8 image grid: a row per categorical value, a column
         per value of continuous code `code` from -limit to +limit (see `traversal_samples`)."""
-        from train.images import image_grid
-
         samples = self.traversal_samples(seed, code, steps, categorical_code, limit)
         return image_grid(samples.reshape(-1, *samples.shape[2:]), columns=steps)
+
+    def read_code(self, images, code=0, batch_size=500):
+        """Q's reading of categorical code `code` from `images` (values in `output_range`, as
+        the discriminator sees them): the most likely value per image, int64 of shape (n,).
+        Read against dataset labels it is the paper's unsupervised classification."""
+        if not 0 <= code < len(self.categorical_dims):
+            raise GanZooError(
+                f"code must index one of the {len(self.categorical_dims)} categorical codes, got {code}"
+            )
+        start = sum(self.categorical_dims[:code])
+        stop = start + self.categorical_dims[code]
+        logits = [
+            np.asarray(self.discriminator(images[i : i + batch_size], training=False)["categorical_logits"])
+            for i in range(0, len(images), batch_size)
+        ]
+        return np.concatenate(logits)[:, start:stop].argmax(axis=1)
 
     # ------------------------------------------------------------------------ config
     def get_config(self):
@@ -436,3 +456,43 @@ class InfoGAN(GAN):
             "fc_units": self.fc_units,
             "q_units": self.q_units,
         }
+
+
+class CodeTraversal(keras.callbacks.Callback):
+    """Draws the model's latent-code traversal figure (`InfoGAN.traversal`) after every epoch.
+
+    One figure per continuous code: rows are the values of the first categorical code, columns
+    sweep the continuous code from -2 to 2, with the noise fixed by `seed` for the whole figure.
+    The figures go to TensorBoard under the tag `traversal` (run `traversal`, its own writer in
+    `<logdir>/traversal/`) and to `<logdir>/traversal/epoch_NNNN_code_K.png`.
+    """
+
+    def __init__(self, logdir, seed=0, steps=10, codes=None):
+        super().__init__()
+        self.logdir = logdir
+        self.seed = seed
+        self.steps = steps
+        self.codes = codes  # indices of the continuous codes to draw; None: all of them
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        self._writer = tf.summary.create_file_writer(os.path.join(self.logdir, "traversal"))
+
+    def pictures(self):
+        """{continuous code index: its traversal figure as a uint8 image}."""
+        codes = range(self.model.continuous_dims) if self.codes is None else self.codes
+        return {k: self.model.traversal(seed=self.seed, code=k, steps=self.steps) for k in codes}
+
+    def on_epoch_end(self, epoch, logs=None):
+        pictures = self.pictures()
+        with self._writer.as_default():
+            tf.summary.image(
+                "traversal", np.stack(list(pictures.values())), step=epoch, max_outputs=len(pictures)
+            )
+        self._writer.flush()
+        for k, picture in pictures.items():
+            write_png(os.path.join(self.logdir, "traversal", f"epoch_{epoch + 1:04d}_code_{k}.png"), picture)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()

@@ -15,6 +15,7 @@ trained with it, with the paper's Adam(2e-4, beta1=0.5) for both networks.
 import keras
 
 from models.dcgan import DCGAN
+from models.options import replace
 
 
 @keras.saving.register_keras_serializable(package="gan_zoo")
@@ -22,6 +23,7 @@ class LSGAN(DCGAN):
     """DCGAN networks trained with the least-squares objective."""
 
     paper = "https://arxiv.org/abs/1611.04076"
+    options = replace(DCGAN.options, generator_loss=dict(default="least_squares"))
 
     def __init__(self, image_shape=(28, 28, 1), **kwargs):
         kwargs.setdefault("name", "lsgan")

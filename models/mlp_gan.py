@@ -19,6 +19,7 @@ import keras
 
 from models.errors import GanZooError
 from models.gan import GAN
+from models.options import FLOAT, INT, Option, replace
 
 
 @keras.saving.register_keras_serializable(package="gan_zoo")
@@ -103,6 +104,26 @@ class MLPGAN(GAN):
     default_batch_size = 100
     xla_on_cpu = True  # its dense layers gain from XLA's fusion on a CPU (1.02-1.12x measured)
     output_range = (0.0, 1.0)
+    options = replace(
+        GAN.options,
+        latent_dim=dict(default=100),
+        output_range=dict(help="the generator's output range [low, high] ((0, 1) for images, "
+                               "none for 2-D points)"),
+    ) + (
+        Option("g_hidden", INT, None, "units of G's two hidden layers (1200 for images, 128 for "
+               "2-D points when omitted)", minimum=1),
+        Option("d_units", INT, None, "maxout units of D's two layers (240 for images, 64 for 2-D "
+               "points when omitted)", minimum=1),
+        Option("d_pieces", INT, 5, "linear pieces of each maxout unit", minimum=1),
+        Option("input_dropout", FLOAT, None, "dropout rate of D's input (0.2 for images, 0 for "
+               "2-D points when omitted)", minimum=0, maximum=1, exclusive_maximum=True),
+        Option("hidden_dropout", FLOAT, None, "dropout rate after D's maxout layers (0.5 for "
+               "images, 0 for 2-D points when omitted)", minimum=0, maximum=1,
+               exclusive_maximum=True),
+        Option("learning_rate", FLOAT, 0.1, "SGD's initial learning rate (decayed by 1.000004 per "
+               "step)", minimum=0, exclusive_minimum=True),
+        Option("momentum", FLOAT, 0.5, "SGD's momentum", minimum=0, maximum=1),
+    )
 
     def __init__(
         self,

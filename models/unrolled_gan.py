@@ -32,6 +32,7 @@ import tensorflow as tf
 from models import dcgan, mlp_gan
 from models.errors import GanZooError
 from models.gan import GAN
+from models.options import FLOAT, INT, STR, Option, replace
 
 ARCHITECTURES = ("mlp", "dcgan")
 MAX_UNROLL_STEPS = 10
@@ -57,6 +58,22 @@ class UnrolledGAN(GAN):
 
     paper = "https://arxiv.org/abs/1611.02163"
     default_batch_size = 64
+    options = replace(
+        GAN.options,
+        latent_dim=dict(help="noise size (256 for 2-D points, 100 for images when omitted)"),
+        latent_distribution=dict(help="the noise: uniform on [-1, 1] or standard normal "
+                                      "(uniform for images, normal for 2-D points)"),
+        output_range=dict(help="the generator's output range [low, high] ((-1, 1) for images, "
+                               "none for 2-D points)"),
+    ) + (
+        Option("unroll_steps", INT, 5, "k: discriminator updates the generator looks ahead (0: the "
+               "plain GAN)", minimum=0, maximum=MAX_UNROLL_STEPS),
+        Option("architecture", STR, None, "the networks (mlp for 2-D points, dcgan for images "
+               "when omitted)", choices=ARCHITECTURES),
+        Option("learning_rate", FLOAT, None, "both optimizers' learning rate (1e-4 for 2-D points, "
+               "0.1 with architecture=mlp, 2e-4 with dcgan when omitted)", minimum=0,
+               exclusive_minimum=True),
+    )
 
     def __init__(self, image_shape=(28, 28, 1), unroll_steps=5, architecture=None, latent_dim=None,
                  learning_rate=None, **kwargs):
@@ -66,13 +83,8 @@ class UnrolledGAN(GAN):
             raise GanZooError(f"unrolled_gan takes images (height, width, channels) or 2-D points, "
                               f"got shape {self.image_shape}")
         self.architecture = architecture or ("mlp" if points else "dcgan")
-        if self.architecture not in ARCHITECTURES:
-            raise GanZooError(f"unknown architecture {self.architecture!r} for unrolled_gan: use one "
-                              f"of {', '.join(ARCHITECTURES)}")
         if points and self.architecture != "mlp":
             raise GanZooError("unrolled_gan on 2-D points takes architecture=mlp")
-        if not 0 <= int(unroll_steps) <= MAX_UNROLL_STEPS:
-            raise GanZooError(f"unroll_steps must be 0..{MAX_UNROLL_STEPS}, got {unroll_steps}")
         self.unroll_steps = int(unroll_steps)
         self.learning_rate = learning_rate
         kwargs.setdefault("name", "unrolled_gan")

@@ -50,7 +50,8 @@ import tensorflow as tf
 from losses import wgan as wgan_losses
 from models import dcgan
 from models.errors import GanZooError
-from models.gan import GAN
+from models.gan import GAN, batch_slice
+from models.options import FLOAT, INT, STR, Option, replace
 
 NORMALIZATIONS = ("batch", "layer", "none")
 SCHEDULES = ("constant", "paper")
@@ -142,9 +143,10 @@ class WGAN(GAN):
             update. `None` turns clipping off.
         schedule: `"constant"` (`d_steps` critic updates per generator update) or `"paper"`
             (100 for the first 25 generator updates and every 500th, `d_steps` otherwise).
-            The 100-update phases cycle through the `d_steps` slices of the fed batch (the
+            The 100-update phases cycle through the `d_steps` slices of the step's batch (the
             trainer feeds `d_steps * batch_size` samples per step), so they reuse each slice
-            about 100 / d_steps times, where the authors' code drew a fresh batch per update.
+            about 100 / d_steps times, where the authors' code drew a fresh batch per update;
+            a batch that d_steps does not divide has its slices trimmed to one size there.
         generator_loss: only `"wasserstein"`, -mean(critic(G(z))).
         **kwargs: `d_steps` (5), `latent_distribution` ("normal"), `seed`, ... of `GAN`.
     """
@@ -156,6 +158,23 @@ class WGAN(GAN):
     metric_names = ("d_loss", "g_loss", "wasserstein")
     generator_losses = {"wasserstein": wgan_losses.wasserstein_generator_loss}
     default_normalization = "batch"  # of image critics; point critics default to "none"
+    options = replace(
+        GAN.options,
+        latent_dim=dict(help="noise size (100 for images, 2 for 2-D points when omitted)"),
+        latent_distribution=dict(default="normal"),
+        output_range=dict(help="the generator's output range [low, high] ((-1, 1) for images, "
+                               "none for 2-D points)"),
+    ) + (
+        Option("width", INT, None, "critic filters in its first layer for images (64), hidden "
+               "units for 2-D points (512), when omitted", minimum=1),
+        Option("normalization", STR, None, "of the critic's hidden layers (batch for image "
+               "critics, none for point critics when omitted)", choices=NORMALIZATIONS),
+        Option("clip_value", FLOAT, 0.01, "c: critic weights are clipped to [-c, c] after every "
+               "update; none turns clipping off", minimum=0, exclusive_minimum=True, optional=True),
+        Option("schedule", STR, "constant", "constant (d_steps critic updates per generator "
+               "update) or paper (100 for the first 25 generator updates and every 500th)",
+               choices=SCHEDULES),
+    )
 
     def __init__(
         self,
@@ -172,16 +191,9 @@ class WGAN(GAN):
         self.image_shape = tuple(int(s) for s in image_shape)
         points = _is_point_shape(self.image_shape, family)
         normalization = normalization or ("none" if points else self.default_normalization)
-        if normalization not in NORMALIZATIONS:
-            raise GanZooError(
-                f"unknown normalization {normalization!r}: use one of {', '.join(NORMALIZATIONS)}"
-            )
-        if schedule not in SCHEDULES:
-            raise GanZooError(f"unknown schedule {schedule!r}: use one of {', '.join(SCHEDULES)}")
-        if clip_value is not None and not clip_value > 0:
-            raise GanZooError(
-                f"clip_value must be positive (or None for no clipping), got {clip_value}"
-            )
+        if schedule == "paper" and kwargs.get("update") == "simultaneous":
+            raise GanZooError(f"{family} with schedule=paper varies its critic updates per step, "
+                              "which update=simultaneous cannot follow: use update=alternating")
         self.width = int(width or (512 if points else 64))
         self.normalization = normalization
         self.clip_value = None if clip_value is None else float(clip_value)
@@ -220,15 +232,25 @@ class WGAN(GAN):
         for variable in self.discriminator_variables:
             variable.assign(tf.clip_by_value(variable, -self.clip_value, self.clip_value))
 
-    def discriminator_iterations(self):
-        """`d_steps`, or under the paper's schedule a scalar tensor read from the number of
-        generator updates made so far (`g_optimizer.iterations`, saved with the optimizer, so
-        a resumed run continues the schedule)."""
+    def discriminator_phase(self, real, slices):
+        """The critic updates of one train step: one per slice (`d_steps`), or under the paper's
+        schedule 100 of them in the long phases, cycling through the slices.
+
+        The schedule reads the number of generator updates made so far
+        (`g_optimizer.iterations`, saved with the optimizer, so a resumed run continues it).
+        """
         if self.schedule == "constant":
-            return self.d_steps
+            return super().discriminator_phase(real, slices)
         generator_steps = self.g_optimizer.iterations
         long_phase = (generator_steps < PAPER_WARMUP) | (generator_steps % PAPER_PERIOD == 0)
-        return tf.where(long_phase, PAPER_CRITIC_STEPS, self.d_steps)
+        iterations = tf.where(long_phase, PAPER_CRITIC_STEPS, self.d_steps)
+
+        def update(i):
+            # Slices of one shape, as a loop whose index is a tensor needs.
+            self._discriminator_update(batch_slice(real, i % self.d_steps, self.d_steps, equal=True))
+            return (i + 1,)
+
+        tf.while_loop(lambda i: i < iterations, update, (tf.constant(0),))
 
     def default_optimizers(self):
         def rmsprop():
@@ -262,16 +284,19 @@ class WGANGP(WGAN):
     paper = "https://arxiv.org/abs/1704.00028"
     metric_names = ("d_loss", "g_loss", "wasserstein", "gradient_penalty")
     default_normalization = "layer"
+    options = replace(
+        WGAN.options,
+        # Batch norm couples the samples of a batch, and the penalty is per sample.
+        normalization=dict(help="of the critic's hidden layers (layer for image critics, none "
+                                "for point critics when omitted); not batch, which couples the "
+                                "samples the penalty takes one by one", choices=("layer", "none")),
+        clip_value=dict(default=None),
+    ) + (
+        Option("penalty_weight", FLOAT, 10.0, "lambda, the gradient penalty's weight", minimum=0),
+    )
 
     def __init__(self, image_shape=(28, 28, 1), penalty_weight=10.0, **kwargs):
         kwargs.setdefault("name", "wgan_gp")
-        if kwargs.get("normalization") == "batch":
-            raise GanZooError(
-                f"{kwargs['name']} penalises each sample's gradient, which batch norm couples "
-                "across the batch: use normalization='layer' or 'none'"
-            )
-        if not penalty_weight >= 0:
-            raise GanZooError(f"penalty_weight must be >= 0, got {penalty_weight}")
         self.penalty_weight = float(penalty_weight)
         kwargs.setdefault("clip_value", None)
         super().__init__(image_shape, **kwargs)

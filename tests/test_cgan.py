@@ -142,8 +142,8 @@ def test_get_config_mirrors_init(model):
 
 
 @pytest.mark.parametrize("override, message", [
-    ({"label_encoding": "binary"}, "unknown label_encoding 'binary': use one of onehot, embedding"),
-    ({"num_classes": 1}, "num_classes must be an integer of at least 2, got 1"),
+    ({"label_encoding": "binary"}, "unknown label_encoding 'binary' for cgan: use one of onehot, embedding"),
+    ({"num_classes": 1}, "num_classes=1: num_classes takes an integer >= 2"),
     ({"image_shape": (2,)}, r"cgan generates images \(height, width, channels\), not samples of shape \(2,\)"),
     ({"image_shape": (30, 30, 1)}, "cgan takes square images of side 4..8 x 2\\^n"),
 ])

@@ -121,8 +121,8 @@ def test_a_run_goes_on_only_in_its_own_precision(fashion_dir, tmp_path):
     train(TrainConfig(epochs=1, precision="mixed_bfloat16", **config))
     for other in (dict(), dict(mixed_precision=True)):
         with pytest.raises(GanZooError, match=(
-                f"logdir {tmp_path / 'run'} holds a run trained with --precision mixed_bfloat16, not "
-                f"(float32|mixed_float16): pass --precision mixed_bfloat16 to go on with it")):
+                f"checkpoint {tmp_path / 'run'}/checkpoints/\\S+ holds a run with precision=mixed_bfloat16, "
+                "not (float32|mixed_float16): pass --precision mixed_bfloat16 to go on with it")):
             train(TrainConfig(epochs=2, **other, **config))
     assert train(TrainConfig(epochs=2, precision="mixed_bfloat16", **config)).epochs_run == 1
 

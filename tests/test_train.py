@@ -218,7 +218,11 @@ def test_cli_disk_full_while_saving_keeps_the_last_checkpoint(fashion_dir, tmp_p
     assert run_cli(*small, "--epochs", "1") is None
     checkpoints = {name: (logdir / "checkpoints" / name).read_bytes() for name in os.listdir(logdir / "checkpoints")}
 
+    write_file = saving._write_file
+
     def disk_full(path, data):
+        if not path.endswith(".weights.h5"):  # room for small files, not for a checkpoint
+            return write_file(path, data)
         with open(path, "wb") as f:
             f.write(data[:100])
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -122,8 +122,8 @@ def test_trains_from_the_trainer_on_ring8_and_images(fashion_dir, tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"unroll_steps": 11}, "unroll_steps must be 0..10"),
-    ({"unroll_steps": -1}, "unroll_steps must be 0..10"),
+    ({"unroll_steps": 11}, "unroll_steps=11: unroll_steps takes an integer from 0 to 10"),
+    ({"unroll_steps": -1}, "unroll_steps=-1: unroll_steps takes an integer from 0 to 10"),
     ({"architecture": "resnet"}, "unknown architecture 'resnet'"),
     ({"architecture": "dcgan", "image_shape": (2,)}, "2-D points takes architecture=mlp"),
 ])

@@ -9,7 +9,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models.errors import GanZooError
 from train import images
 
 
@@ -87,8 +86,6 @@ class EvaluateEvery(keras.callbacks.Callback):
 
     def __init__(self, logdir, every, dataset, data_dir=None, n=2000, seed=0, classifier=None):
         super().__init__()
-        if every is not None and every < 1:
-            raise GanZooError(f"--eval_every must be at least 1, got {every}")
         self.logdir = logdir
         self.every = every
         self.dataset = dataset

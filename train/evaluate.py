@@ -96,12 +96,9 @@ def load_run(logdir):
         raise GanZooError(f"{record_file} is unreadable: pass the logdir of an intact run") from None
     model_file = os.path.join(logdir, "model.keras")
     weights_file = os.path.join(logdir, "final.weights.h5")
-    # models.load (where present) is keras.saving.load_model in safe mode that also checks the
-    # file's .sha256 companion written by the trainer.
-    load_model = getattr(models, "load", None) or keras.saving.load_model
     if os.path.isfile(model_file):
-        try:
-            return load_model(model_file), record
+        try:  # keras.saving.load_model in safe mode, checking the trainer's .sha256 companion
+            return saving.load(model_file), record
         except Exception as e:  # noqa: BLE001 -- keras raises many types for a bad archive
             if not os.path.isfile(weights_file):
                 raise GanZooError(f"cannot load {model_file} ({str(e).splitlines()[0][:120]}): "

@@ -72,13 +72,13 @@ def _parse_model_options(model, options):
 def checked(config):
     """`config` with every setting validated and the family's options parsed (one GanZooError
     line for the first problem), before anything is written."""
-    config = settings.validate(config, _parse_model_options)
-    family = models.family(config.model)
     for key in ("seed", "d_steps", "generator_loss", "image_shape"):
         if key in (config.model_options or {}):
             raise GanZooError("--model_option image_shape is set by the dataset: pass --image_size "
                               "to resize" if key == "image_shape" else
                               f"--model_option {key}=... repeats a flag of its own: pass --{key}")
+    config = settings.validate(config, _parse_model_options)
+    family = models.family(config.model)
     if config.generator_loss is not None and config.generator_loss not in family.generator_losses:
         raise GanZooError(f"--generator_loss {config.generator_loss!r} is not one of {config.model}'s: "
                           f"use one of {', '.join(family.generator_losses)}")
