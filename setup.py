@@ -15,10 +15,11 @@ setup(
         "tensorflow>=2.16,<3",
         "keras>=3.0",
         "tensorflow-datasets",
+        "importlib_resources",  # tensorflow-datasets 4.9 imports it without declaring it
         "tensorboard",
         "absl-py",
         "numpy",
         "scipy",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7", "ruff"]},
 )

@@ -275,6 +275,7 @@ class GAN(keras.Model):
 
     def after_discriminator_step(self):
         """Runs after every discriminator update (nothing for the plain GAN)."""
+        return None
 
     def training_callbacks(self, logdir):
         """Family-specific callbacks the trainer adds (e.g. InfoGAN's traversal figure)."""
@@ -288,6 +289,13 @@ class GAN(keras.Model):
         )
 
     # --------------------------------------------------------------------- Keras plumbing
+    def fit(self, x=None, *args, **kwargs):
+        """`keras.Model.fit`; a `tf.data.Dataset` is not shuffled again unless `shuffle` is
+        given (it shuffles itself; Keras would only warn that it ignores `shuffle=True`)."""
+        if isinstance(x, tf.data.Dataset) and "shuffle" not in kwargs and len(args) < 8:
+            kwargs["shuffle"] = False
+        return super().fit(x, *args, **kwargs)
+
     def call(self, latent, training=False):
         return self.generator(latent, training=training)
 
@@ -298,8 +306,8 @@ class GAN(keras.Model):
     def compile(self, d_optimizer=None, g_optimizer=None, *, jit_compile="auto", **kwargs):
         """Sets the two optimizers (the paper's when omitted) and builds them.
 
-        `jit_compile="auto"` compiles the train step with XLA where that is faster: see
-        `xla_by_default`.
+        `jit_compile="auto"` (Keras' spelling) or None (an unset flag) compiles the train step
+        with XLA where that is faster, see `xla_by_default`; True or False decide.
         """
         default_d, default_g = self.default_optimizers()
         self.d_optimizer = keras.optimizers.get(d_optimizer) if d_optimizer else default_d
@@ -315,7 +323,7 @@ class GAN(keras.Model):
                 else keras.optimizers.LossScaleOptimizer(opt)
                 for opt in (self.d_optimizer, self.g_optimizer)
             )
-        if jit_compile == "auto":
+        if jit_compile is None or jit_compile == "auto":
             jit_compile = self.xla_by_default()
         # Passing the generator's optimizer keeps Keras from creating a stray default one
         # (TensorBoard reads `model.optimizer` for its learning-rate scalar).

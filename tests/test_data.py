@@ -438,3 +438,27 @@ def test_resize_keeping_the_source_channels(fmnist_dir):
     batch = next(iter(data.load("fashion_mnist", batch_size=4, shuffle=False, data_dir=str(fmnist_dir),
                                 image_shape=(32, 32, None))))
     assert batch.shape == (4, 32, 32, 1)
+
+
+def test_tfds_imports_and_describes_mnist_offline():
+    """The installed tensorflow-datasets imports (with every module it needs) and gives a
+    builder's metadata without any download."""
+    tfds = data._tfds()
+    assert data._is_tfds_name("mnist") and data._is_tfds_name("cifar10")
+    builder = tfds.builder("mnist")
+    assert builder.info.features["image"].shape == (28, 28, 1)
+    assert builder.info.features["label"].num_classes == 10
+
+
+def test_a_missing_tfds_dependency_is_not_called_a_network_problem(monkeypatch):
+    def load(name, split, data_dir):
+        raise ModuleNotFoundError("No module named 'importlib_resources'", name="importlib_resources")
+
+    monkeypatch.setattr(data, "_tfds", lambda: fake_tfds(load))
+    with pytest.raises(GanZooError) as raised:
+        data.load("fakeset", "train", 4)
+    message = str(raised.value)
+    assert message.startswith("tensorflow-datasets cannot be used: it needs the module "
+                              "'importlib_resources', which is not installed: run bash scripts/setup.sh "
+                              "(or pip install importlib-resources)")
+    assert "network" not in message and "\n" not in message

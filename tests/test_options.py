@@ -5,6 +5,7 @@ mistake is one GanZooError line naming the option, the value and what is accepte
 Parametrized over the registry, so a new family gets these tests."""
 
 import inspect
+import os
 import json
 
 import numpy as np
@@ -260,3 +261,25 @@ def test_checks_that_need_two_values_stay_with_the_family():
         models.get("infogan", image_shape=SHAPE, categorical_dims="[]", continuous_dims="0")
     with pytest.raises(GanZooError, match="unrolled_gan on 2-D points takes architecture=mlp"):
         models.get("unrolled_gan", image_shape=(2,), architecture="dcgan")
+
+
+def test_the_catalog_for_help_matches_the_families():
+    """models/catalog.json (what --help lists without loading TensorFlow) is what the families
+    declare now: python -m models.catalog rewrites it after a family changes."""
+    from models import catalog
+
+    assert catalog.read() == catalog.build()
+
+
+def test_help_lists_every_familys_options_quickly_and_without_tensorflow():
+    import subprocess
+    import sys
+
+    script = ("import sys; from absl import flags; from train import main; main.define_flags(); "
+              "print(flags.FLAGS['model_option'].help); print(flags.FLAGS['model'].help); "
+              "assert 'tensorflow' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert "wgan_gp: latent_dim (int >= 1, auto)" in done.stdout and "penalty_weight (float >= 0, 10.0)" in done.stdout
+    assert "infogan: batch 128, d_steps 1, learning rates D 0.0002 / G 0.001" in done.stdout

@@ -291,6 +291,7 @@ def _cell(value):
 
 def main(argv, flag_values=None):
     fv = flags.FLAGS if flag_values is None else flag_values
+    print(f"GAN Zoo: benchmarking {'the input pipeline' if fv.pipeline else fv.model} on this machine", flush=True)
     if fv.pipeline:
         rate = pipeline_rate(fv.dataset, fv.batch_size)
         print(f"pipeline {fv.dataset}: {rate:.0f} images/s at batch {fv.batch_size}")

@@ -152,3 +152,37 @@ class EvaluateEvery(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.close()
+
+
+class RunProgress(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, numbered by the run rather than by the `fit` call: the header is
+    "Epoch 3/5" of the run's epochs (also for a single epoch), and a resumed epoch counts on from
+    the step it resumed at ("41/116"), with a note that it resumed there."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.run_epochs = epochs
+        self.offset = 0  # steps of the current epoch taken before this fit (a resumed epoch)
+
+    def set_params(self, params):
+        super().set_params(params)
+        self._steps = self.target  # of this fit's epochs after the first
+        if self.target is not None:
+            self.target += self.offset
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._reset_progbar()
+        self._maybe_init_progbar()
+        if self.verbose:
+            resumed = f" (resumed at step {self.offset})" if self.offset else ""
+            print(f"Epoch {epoch + 1}/{self.run_epochs}{resumed}", flush=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._update_progbar(batch + self.offset, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.offset:
+            self.offset = 0
+            self.target = self._steps
+

@@ -264,6 +264,7 @@ def main(argv):
     from absl import flags
 
     FLAGS = flags.FLAGS
+    print(f"GAN Zoo: training the feature classifier of {FLAGS.dataset}", flush=True)
     config = ClassifierConfig(
         dataset=FLAGS.dataset, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
         learning_rate=FLAGS.learning_rate, seed=FLAGS.seed, image_size=FLAGS.image_size,

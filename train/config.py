@@ -101,8 +101,10 @@ def _setting(name, kind, default, help, **kwargs):
 
 SETTINGS = (
     _setting("model", str, "dcgan", "Zoo model (python -m train.main --help lists them)."),
-    _setting("dataset", str, "fashion_mnist", "Dataset: fashion_mnist, ring8, grid25, a folder of "
-             "images or a tensorflow-datasets name."),
+    _setting("dataset", str, "fashion_mnist", "Dataset: fashion_mnist (offline IDX files), ring8 or "
+             "grid25 (2-D Gaussian mixtures), a folder of .png/.jpg/.jpeg/.bmp/.gif images, or a "
+             "tensorflow-datasets image dataset such as mnist, cifar10, celeb_a (downloads on first "
+             "use)."),
     _setting("epochs", int, 5, "Epochs to train in total (a resumed run stops there too).",
              on_resume=MAY_CHANGE, minimum=1, maximum=1_000_000),
     _setting("batch_size", int, None, "Samples per generator step (default: the paper's).",
@@ -294,8 +296,8 @@ def define_flags(flag_values=None, extra_help=None):
     fv = flags.FLAGS if flag_values is None else flag_values
     for s in SETTINGS:
         text = (extra_help or {}).get(s.name, s.help)
-        if s.kind in (int, float) and (s.minimum is not None or s.maximum is not None):
-            text += f" ({s.accepted()})"
+        if s.kind is int and s.minimum is not None:
+            text += f" (from {s.minimum} to {s.maximum})" if s.maximum is not None else f" (>= {s.minimum})"
         if s.kind is int:
             flags.DEFINE_integer(s.name, s.default, text, flag_values=fv)
         elif s.kind is float:

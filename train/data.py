@@ -85,12 +85,10 @@ class UnlabelledDataset(GanZooError):
 
 
 def describe() -> str:
-    """One line listing the dataset sources (for error messages and the CLI's --help)."""
-    return (
-        "fashion_mnist (offline IDX files), ring8 or grid25 (2-D Gaussian mixtures), a folder "
-        f"of {'/'.join(IMAGE_EXTENSIONS)} images, or a tensorflow-datasets image dataset such "
-        "as mnist, cifar10, celeb_a (downloads on first use)"
-    )
+    """One line listing the dataset sources (for error messages; the same as --help's)."""
+    from train.config import BY_NAME
+
+    return BY_NAME["dataset"].help.removeprefix("Dataset: ").removesuffix(".")
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,9 +384,20 @@ def _read_folder(folder, image_shape):
 
 def _tfds():
     """tensorflow_datasets, imported on first use (it is slow to import; tests replace this)."""
-    import tensorflow_datasets
-
+    try:
+        import tensorflow_datasets
+    except ImportError as exc:
+        raise _incomplete_install(exc) from None
     return tensorflow_datasets
+
+
+def _incomplete_install(exc):
+    """The GanZooError for tensorflow-datasets failing to import a module (not a network error)."""
+    missing = getattr(exc, "name", None) or _short(exc)
+    return GanZooError(f"tensorflow-datasets cannot be used: it needs the module {missing!r}, "
+                       f"which is not installed: run bash scripts/setup.sh (or pip install "
+                       f"{missing.split('.')[0].replace('_', '-')}), or use fashion_mnist, ring8, "
+                       "grid25 or a folder of images")
 
 
 def _is_tfds_name(name):
@@ -403,8 +412,11 @@ def _is_tfds_name(name):
 
 def _tfds_load(name, split, data_dir):
     """tfds.load, with every failure (no network, bad split, preparation) as one GanZooError."""
+    tfds = _tfds()
     try:
-        return _tfds().load(name, split=split, data_dir=data_dir)
+        return tfds.load(name, split=split, data_dir=data_dir)
+    except ImportError as exc:  # a dependency TFDS imports lazily, not the network
+        raise _incomplete_install(exc) from None
     except Exception as exc:  # noqa: BLE001 -- TFDS raises many unrelated types here
         raise GanZooError(f"could not load tensorflow-datasets '{name}' ({_short(exc)}): it "
                           "downloads on first use; with no network use fashion_mnist, ring8, "

@@ -10,18 +10,17 @@ import os
 
 from absl import flags
 
+from models import catalog
 from train import cli, config
 
 FLAGS = flags.FLAGS
 
 
 def define_flags(flag_values=None):
-    import models
-    from train import data
-
+    # From the catalog, not the families: --help answers without loading TensorFlow.
+    families = catalog.read()
     fv = config.define_flags(flag_values, extra_help={
-        "model": f"Zoo model: {', '.join(models.names())}.",
-        "dataset": f"Dataset: {data.describe()}"})
+        "model": catalog.model_help(families), "model_option": catalog.options_help(families)})
     flags.adopt_module_key_flags(config, flag_values=fv)  # listed by --helpshort
     return fv
 
@@ -30,11 +29,11 @@ def main(argv, flag_values=None):
     from train.trainer import train
 
     fv = FLAGS if flag_values is None else flag_values
-    result = train(config.config_from_flags(fv))
+    settings = config.config_from_flags(fv)
+    print(f"GAN Zoo: setting up {settings.model} on {settings.dataset} (TensorFlow, data, model)", flush=True)
+    result = train(settings, announce=lambda line: print(line, flush=True))
     if result.resumed_from is not None:
         print(f"resumed from the checkpoint at {result.resumed_from.describe()}")
-    if result.epochs_run == 0:
-        print(f"{result.logdir} already holds {fv.epochs} epochs; raise --epochs to train on.")
     print(f"final weights: {result.files['weights']}")
     print(f"model:         {result.files['model']}")
     print(f"samples:       {result.files['samples']} (one grid per epoch in {os.path.join(result.logdir, 'samples')})")

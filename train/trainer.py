@@ -38,7 +38,7 @@ from models.errors import GanZooError
 from models.gan import dtype_policy
 from train import config as settings
 from train import data, distribute
-from train.callbacks import EvaluateEvery, SampleGrid, TensorBoard
+from train.callbacks import EvaluateEvery, RunProgress, SampleGrid, TensorBoard
 from train.config import MAX_ROLLBACKS, TrainConfig  # noqa: F401 -- the public names
 from train.images import write_png
 from train.runstate import (GracefulStop, LogdirLock, Position, StopOnDivergence, TrainingCheckpoint,
@@ -206,7 +206,7 @@ def _load_training_data(config, family, batch_size):
             "model such as dcgan") from None
 
 
-def build(config, image_shape, jit_compile="auto"):
+def build(config, image_shape, jit_compile=None):
     """The compiled model of `config` for samples of `image_shape`."""
     overrides = {"seed": config.seed, **(config.model_options or {})}
     for key in ("d_steps", "generator_loss"):
@@ -235,17 +235,21 @@ def _save_with_checksum(data, path):
     saving.write_text_atomically(companion, saving.write_checksum_line(path))
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Trains `config.model` on `config.dataset` and writes everything to the logdir."""
+def train(config: TrainConfig, announce=None) -> TrainResult:
+    """Trains `config.model` on `config.dataset` and writes everything to the logdir.
+
+    `announce(line)`, if given, receives what is about to happen once the run is set up (new,
+    resumed from where, or nothing left to train; where the logdir is), before the first step.
+    """
     config = checked(config)
     # The strategy first: virtual devices and multi-worker setup must precede any TF work.
     strategy = distribute.make_strategy(config.strategy, config.devices, config.virtual_devices)
     logdir = distribute.worker_logdir(strategy, config.resolved_logdir())
     with GracefulStop() as stop, LogdirLock(logdir):
-        return _train(config, strategy, logdir, stop)
+        return _train(config, strategy, logdir, stop, announce or (lambda line: None))
 
 
-def _train(config, strategy, logdir, stop):
+def _train(config, strategy, logdir, stop, announce):
     family = models.family(config.model)
     keras.utils.set_random_seed(config.seed)
     batch_size = family.default_batch_size if config.batch_size is None else config.batch_size
@@ -258,8 +262,8 @@ def _train(config, strategy, logdir, stop):
     dataset = _load_training_data(config, family, batch_size * d_steps)
     image_shape = tuple(tf.nest.flatten(dataset.element_spec)[0].shape[1:])
     with dtype_policy(config.dtype_policy()), strategy.scope():
-        jit_compile = "auto" if config.jit_compile is None else config.jit_compile and replicas == 1
-        model = build(config, image_shape, jit_compile=jit_compile)
+        # None: the family's measured choice (see GAN.xla_by_default); never XLA across replicas
+        model = build(config, image_shape, jit_compile=False if replicas > 1 else config.jit_compile)
     record = _record(config, logdir, image_shape, batch_size, replicas, model)
 
     steps_per_epoch = config.steps_per_epoch or int(dataset.cardinality())
@@ -274,8 +278,18 @@ def _train(config, strategy, logdir, stop):
     resumed_from = position if checkpoint.found else None
     _update_record(logdir, record, position)
     saving.remove_leftovers(logdir)  # what killed runs were writing: this process holds the lock
-    if resumed_from is not None:
-        log.info("resuming from the checkpoint at %s", position.describe(steps_per_epoch))
+    steps = f"{steps_per_epoch} steps" if steps_per_epoch else "one pass over the data"
+    if position.epoch >= config.epochs:
+        announce(f"nothing to train: {logdir} already holds {position.epoch} epochs; raise --epochs "
+                 "to train on (the final files are written again)")
+    elif resumed_from is not None:
+        announce(f"resuming from the checkpoint at {position.describe(steps_per_epoch)}; "
+                 f"{config.epochs} epochs of {steps} in all")
+    else:
+        announce(f"training {config.model} on {config.dataset}: {config.epochs} epochs of {steps}, "
+                 f"{batch_size} samples per generator step")
+    announce(f"logdir: {logdir}   watch it: tensorboard --logdir {logdir}   then open "
+             "http://localhost:6006")
     learning_rates = _LearningRates(model, config)
     learning_rates.apply(checkpoint.learning_rate_scale, checkpoint.learning_rate_scale)
     if resumed_from is None:
@@ -293,7 +307,9 @@ def _train(config, strategy, logdir, stop):
 
     reference = data.sample_mixture(config.dataset, 1000, seed=config.seed) if len(image_shape) == 1 else None
     sample_grid = SampleGrid(logdir, n=config.samples, seed=config.seed, reference=reference)
+    progress = RunProgress(config.epochs)
     callbacks = [
+        progress,
         # First: a non-finite loss raises before any other callback sees the step.
         StopOnDivergence(checkpoint_dir),
         # Per-epoch scalars: with an integer update_freq, Keras records its epoch summaries
@@ -310,7 +326,7 @@ def _train(config, strategy, logdir, stop):
     history = {}
     while True:
         try:
-            _fit_from(model, checkpoint, stream, config, steps_per_epoch, callbacks, history)
+            _fit_from(model, checkpoint, stream, config, steps_per_epoch, callbacks, history, progress)
             break
         except TrainingDiverged as diverged:
             if config.on_divergence != "rollback":
@@ -340,7 +356,7 @@ def _train(config, strategy, logdir, stop):
     return TrainResult(model, history, logdir, epochs_run, files, resumed_from, checkpoint.rollbacks)
 
 
-def _fit_from(model, checkpoint, stream, config, steps_per_epoch, callbacks, history):
+def _fit_from(model, checkpoint, stream, config, steps_per_epoch, callbacks, history, progress):
     """Trains from `checkpoint.position` to the end of epoch `config.epochs`.
 
     A position inside an epoch (a checkpoint taken every N steps or on SIGTERM) takes two `fit`
@@ -358,6 +374,7 @@ def _fit_from(model, checkpoint, stream, config, steps_per_epoch, callbacks, his
             # --steps_per_epoch was lowered since the checkpoint: that epoch is over.
             position = checkpoint.position = Position(position.epoch + 1, 0, position.global_step)
             partial = False
+        progress.offset = position.step_in_epoch if partial else 0
         # With no epoch left, fit only runs the callbacks' begin and end (the sample grid).
         fit = model.fit(
             stream(position.global_step),

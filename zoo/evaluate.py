@@ -36,6 +36,7 @@ def main(argv, flag_values=None):
     from absl import flags
 
     fv = flags.FLAGS if flag_values is None else flag_values
+    print(f"GAN Zoo: evaluating preset {fv.preset} on {fv.n} samples (seed {fv.seed})", flush=True)
     print(measurement.format_table(evaluate(measurement.config_from_flags(fv))))
 
 

@@ -192,6 +192,8 @@ def main(argv, flag_values=None):
     fv = flags.FLAGS if flag_values is None else flag_values
     if not fv.logdir or not fv.name:
         raise GanZooError("pass --logdir (a finished training run) and --name (the preset's name)")
+    print(f"GAN Zoo: publishing {fv.logdir} as preset {fv.name} (weights, sample grid, then an "
+          f"evaluation on {fv.n} samples)", flush=True)
     entry = publish(fv.logdir, fv.name, fv.command, fv.wall_time_s, fv.url, fv.note, fv.n)
     fcd = (entry["metrics"] or {}).get("fcd")
     print(f"published {entry['name']}: zoo/presets/{entry['name']}.json, "

@@ -86,8 +86,10 @@ def main(argv, flag_values=None):
     fv = flags.FLAGS if flag_values is None else flag_values
     if not fv.preset:
         raise GanZooError("name a preset with --preset NAME (python -c 'import zoo; print(zoo.list())')")
+    what = "the code traversal" if fv.traversal else f"{fv.n} samples (seed {fv.seed})"
+    print(f"GAN Zoo: drawing {what} of preset {fv.preset} into {fv.out}", flush=True)
     path = write(fv.preset, fv.out, fv.n, fv.seed, fv.columns, fv.traversal, fv.code, fv.steps, fv.label)
-    print(f"wrote {path}")
+    print(f"wrote {path}: open it with any image viewer")
 
 
 def run():
