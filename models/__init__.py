@@ -13,6 +13,7 @@ so that `.keras` files can be read.
 import importlib
 import importlib.util
 
+from models import tf_logs  # noqa: F401 -- TensorFlow's start-up messages (see there)
 from models.errors import GanZooError
 
 _LAZY = {

@@ -9,7 +9,7 @@ if ROOT not in sys.path:
 
 import pytest
 
-import train  # noqa: F401 -- sets TensorFlow's log level before anything imports TensorFlow
+import models  # noqa: F401 -- hides TensorFlow's start-up messages before anything imports it
 
 
 @pytest.fixture
