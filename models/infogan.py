@@ -487,7 +487,7 @@ class CodeTraversal(keras.callbacks.Callback):
         pictures = self.pictures()
         with self._writer.as_default():
             tf.summary.image(
-                "traversal", np.stack(list(pictures.values())), step=epoch, max_outputs=len(pictures)
+                "traversal", np.stack(list(pictures.values())), step=epoch + 1, max_outputs=len(pictures)
             )
         self._writer.flush()
         for k, picture in pictures.items():

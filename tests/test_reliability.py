@@ -137,7 +137,7 @@ def test_sigkill_mid_epoch_resumes_exactly_where_it_stopped(fashion_dir, tmp_pat
     files = glob.glob(str(logdir / "train" / "events.out.tfevents.*"))
     assert len({name.split(".")[-3] for name in files}) == 2  # written by both processes (pids)
     points = epoch_scalars(logdir)
-    assert [s for s, _ in points] == [0, 1, 2]
+    assert [s for s, _ in points] == [1, 2, 3]  # step N: after epoch N
     assert [v for _, v in points] == [float(np.float32(v)) for v in reference.history["d_loss"]]
     assert epoch_scalars(logdir) == epoch_scalars(tmp_path / "ref")
 

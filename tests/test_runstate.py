@@ -389,3 +389,20 @@ def test_a_device_the_machine_lacks_is_refused(fashion_dir, tmp_path):
     message = run_cli(*CLI, "--strategy", "mirrored", "--devices", "/gpu:7", "--logdir", str(tmp_path / "run"))
     assert message.startswith("error: --devices names /gpu:7, which this machine does not have (it has /cpu:0")
     assert not (tmp_path / "run").exists()
+
+
+def test_an_unwritable_evaluation_folder_is_refused_before_any_metric(fashion_dir, tmp_path, monkeypatch):
+    from train import classifier, evaluate
+
+    logdir = tmp_path / "run"
+    run(logdir, epochs=1, steps_per_epoch=1)
+
+    def no_metric_before_the_check(*args, **kwargs):
+        raise AssertionError("a metric was computed before the output folder was checked")
+
+    monkeypatch.setattr(classifier, "load", no_metric_before_the_check)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for folder in ("/proc/x", str(blocker / "out")):
+        with pytest.raises(GanZooError, match=rf"cannot write to --output_dir {folder} \(.*\): pass another --output_dir"):
+            evaluate.evaluate(evaluate.EvalConfig(logdir=str(logdir), n=20, output_dir=folder))

@@ -49,7 +49,7 @@ class SampleGrid(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         picture = self.picture()
         with self._writer.as_default():
-            tf.summary.image("samples", picture[None], step=epoch)
+            tf.summary.image("samples", picture[None], step=epoch + 1)  # epochs completed
         self._writer.flush()
         images.write_png(
             os.path.join(self.logdir, "samples", f"epoch_{epoch + 1:04d}.png"), picture
@@ -61,14 +61,17 @@ class SampleGrid(keras.callbacks.Callback):
 
 
 class TensorBoard(keras.callbacks.TensorBoard):
-    """Keras' TensorBoard callback, with the epoch's scalars flushed to disk at its end.
+    """Keras' TensorBoard callback, with the epoch's scalars at the step of the epochs completed
+    and flushed to disk at the epoch's end.
 
-    Keras leaves them in the writer's queue (flushed every 2 minutes); a run killed in the next
-    epoch would lose them although its checkpoint holds that epoch.
+    Step N is "after epoch N" for every summary of the zoo (scalars, the sample grid, the
+    evaluation), as for `samples/epoch_000N.png`; Keras alone would write epoch N's scalars at
+    step N - 1. Keras leaves them in the writer's queue (flushed every 2 minutes); a run killed in
+    the next epoch would lose them although its checkpoint holds that epoch.
     """
 
     def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
+        super().on_epoch_end(epoch + 1, logs)
         for writer in self._writers.values():  # Keras' writers ("train", "val") made so far
             writer.flush()
 
@@ -146,7 +149,7 @@ class EvaluateEvery(keras.callbacks.Callback):
         self.history.append((epoch + 1, values))
         with self._writer.as_default():
             for tag, value in values.items():
-                tf.summary.scalar(tag, value, step=epoch)
+                tf.summary.scalar(tag, value, step=epoch + 1)
         self._writer.flush()
 
     def on_train_end(self, logs=None):
