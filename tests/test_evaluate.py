@@ -197,3 +197,49 @@ def test_inception_features_from_a_local_weights_file(tmp_path):
     assert extractor.name == "inception_v3" and len(extractor.sha256) == 64
     assert features.shape == (2, 2048) and probabilities.shape == (2, 1000)
     assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
+
+
+class _PointFeatures:
+    """A stand-in extractor: the 'images' are points and their features are the points."""
+
+    name = "points"
+
+    def __call__(self, images):
+        points = np.asarray(images, np.float64).reshape(len(images), -1)
+        return points, np.full((len(points), 2), 0.5)
+
+
+def test_precision_recall_density_coverage_sit_next_to_fcd_with_the_train_vs_test_floor():
+    # Test (real) points 0, 1, 2, 3, 10, 11, 12, 13 have k = 3 balls [-3, 3], [-1, 3], [0, 4],
+    # [0, 6], [7, 13], [9, 13], [10, 14], [10, 16] and k = 5 balls [-11, 11], [-9, 11],
+    # [-7, 11], [-5, 11], [2, 18], [2, 20], [2, 22], [2, 24]. Twelve samples all at 0: inside
+    # a real ball (precision 1); their own balls have radius 0 and hold only the real 0 (recall
+    # 1/8); each lies in the k = 5 balls of 0..3 (density 4 * 12 / (5 * 12), coverage 4/8).
+    # Floor: training points equal to the test points. Each is its own twin (precision,
+    # recall, coverage 1); the k = 5 balls hold 0, 1 -> 4 each, 2, 3, 10, 11 -> 8, 12, 13 -> 4:
+    # 48 pairs -> density 48 / (5 * 8).
+    test = np.array([0, 1, 2, 3, 10, 11, 12, 13], np.float64)[:, None]
+    result = evaluate.feature_metrics(_PointFeatures(), np.zeros((12, 1)), test, test.copy(),
+                                      kid_subsets=2, seed=0)
+    expected = {"precision": (1.0, 1.0, "higher", 3), "recall": (1 / 8, 1.0, "higher", 3),
+                "density": (0.8, 48 / 40, "near floor", 5), "coverage": (0.5, 1.0, "higher", 5)}
+    for name, (value, floor, better, k) in expected.items():
+        assert result[name] == {"value": value, "floor": floor, "better": better, "k": k}, name
+    assert list(result)[:4] == ["fcd", "kid", "classifier_score", "precision"]
+
+
+def test_evaluation_reports_precision_recall_density_coverage(dcgan_run, tmp_path):
+    report = evaluate.evaluate(evaluate.EvalConfig(logdir=dcgan_run.logdir, n=50, parzen=False, figures=False,
+                                                   kid_subsets=2, output_dir=str(tmp_path)))
+    written = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    table = evaluate.format_table(report)
+    for name in ("precision", "recall", "density", "coverage"):
+        entry = written[name]
+        assert set(entry) == {"value", "floor", "better", "k"}, name
+        assert 0.0 <= entry["value"] and 0.0 <= entry["floor"], name
+        if name != "density":
+            assert entry["value"] <= 1.0 and entry["floor"] <= 1.0, name
+        assert any(line.startswith(f"{name} ") for line in table.splitlines()), name
+    # real training images against real test images cover the test images far better than the
+    # samples of a generator trained for 2 steps
+    assert written["coverage"]["floor"] > written["coverage"]["value"]

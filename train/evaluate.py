@@ -10,6 +10,12 @@ figures of DCGAN's checks. For image datasets (see `train.metrics` for the paper
 
     fcd, kid, classifier_score   the zoo classifier's features / softmax (FID, KID, IS with
                                  --inception): N generated images against N test images
+    precision, recall            the same features: k-NN balls (k = 3) around the test images'
+                                 features / the samples'; the share of samples inside the real
+                                 balls / of test images inside the samples' (Kynkaanniemi et al.)
+    density, coverage            k = 5 balls around the test images' features: balls holding a
+                                 sample per sample / k, and the share of balls holding any
+                                 sample (Naeem et al.; density ~1 for real data, so near floor)
     parzen_log_likelihood        the GAN paper's protocol on pixels in [0, 1]: kernels on the N
                                  samples, sigma picked on held-out training images, test images
     nearest_train_distance       median pixel distance of samples to their nearest training image
@@ -167,7 +173,8 @@ def _metric(value, floor=None, better="lower", **extra):
 
 
 def feature_metrics(extractor, fake, test, train_ref, kid_subsets, seed):
-    """FCD/FID, KID and the classifier/Inception score, with the train-vs-test floor."""
+    """FCD/FID, KID, the classifier/Inception score, and precision / recall / density /
+    coverage on the same features, with the train-vs-test floor."""
     fake_f, fake_p = extractor(fake)
     test_f, _ = extractor(test)
     train_f, train_p = extractor(train_ref)
@@ -177,6 +184,9 @@ def feature_metrics(extractor, fake, test, train_ref, kid_subsets, seed):
     splits = 10 if min(len(fake_p), len(train_p)) >= 10 else 1
     score = metrics.classifier_score(fake_p, splits)
     score_floor = metrics.classifier_score(train_p, splits)
+    # The test images are the real set; the floor puts the training images in the samples' place.
+    manifold = metrics.precision_recall_density_coverage(test_f, fake_f)
+    manifold_floor = metrics.precision_recall_density_coverage(test_f, train_f)
     return {
         "fid" if inception else "fcd": _metric(
             metrics.frechet_distance_features(fake_f, test_f),
@@ -184,6 +194,11 @@ def feature_metrics(extractor, fake, test, train_ref, kid_subsets, seed):
         "kid": _metric(kid[0], kid_floor[0], std=kid[1], floor_std=kid_floor[1]),
         "inception_score" if inception else "classifier_score": _metric(
             score[0], score_floor[0], better="higher", std=score[1], floor_std=score_floor[1]),
+        **{name: _metric(manifold[name], manifold_floor[name], better=better, k=k)
+           for name, better, k in (("precision", "higher", metrics.PRECISION_RECALL_K),
+                                   ("recall", "higher", metrics.PRECISION_RECALL_K),
+                                   ("density", "near floor", metrics.DENSITY_COVERAGE_K),
+                                   ("coverage", "higher", metrics.DENSITY_COVERAGE_K))},
     }
 
 
@@ -552,6 +567,7 @@ def main(argv, flag_values=None):
     from absl import flags
 
     fv = flags.FLAGS if flag_values is None else flag_values
+    print(f"GAN Zoo: evaluating the run in {fv.logdir} on {fv.n} samples (seed {fv.seed})", flush=True)
     print(format_table(evaluate(config_from_flags(fv))))
 
 

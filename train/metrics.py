@@ -15,6 +15,15 @@ Distances between feature distributions
     cubic polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets. Unbiased, so
     it is ~0 (and may be slightly negative) for two samples of one distribution.
 
+Fidelity and diversity of samples, from k-nearest-neighbour balls around feature vectors
+  * `precision_recall` -- Kynkaanniemi, Karras, Laine, Lehtinen & Aila 2019, "Improved Precision
+    and Recall Metric for Assessing Generative Models" (https://arxiv.org/abs/1904.06991), k = 3:
+    the share of samples inside the real manifold, and of real images inside the generated one.
+  * `density_coverage` -- Naeem, Oh, Uh, Choi & Yoo 2020, "Reliable Fidelity and Diversity
+    Metrics for Generative Models" (https://arxiv.org/abs/2002.09797), k = 5: how many real
+    balls a sample lies in (/ k), and the share of real balls holding any sample.
+  * `precision_recall_density_coverage` -- all four from one pass over the distances.
+
 Scores of one sample set
   * `classifier_score` -- the Inception-score formula of Salimans et al. 2016, "Improved
     Techniques for Training GANs" (https://arxiv.org/abs/1606.03498), exp(E_x KL(p(y|x) || p(y))),
@@ -142,6 +151,200 @@ def kernel_distance(features1, features2, subsets=100, subset_size=1000, seed=0)
         for _ in range(subsets)
     ]
     return float(np.mean(values)), float(np.std(values))
+
+
+# --------------------------------------------------------------------------------------------
+# Precision and recall (Kynkaanniemi et al. 2019), density and coverage (Naeem et al. 2020)
+# --------------------------------------------------------------------------------------------
+
+PRECISION_RECALL_K = 3  # Kynkaanniemi et al.'s k
+DENSITY_COVERAGE_K = 5  # Naeem et al.'s k
+# At most this many float64 distances (16 MB) per block. A pass peaks near 55 MB whatever N
+# (10,000 x 10,000 at once would be 800 MB), ~170 MB when most pairs tie (e.g. generated
+# samples that are all the same image).
+_DISTANCE_BLOCK = 1 << 21
+
+
+def _manifold_inputs(real, fake, k_real, k_fake, what):
+    """The two feature sets as float64 matrices, or one GanZooError line saying what to pass."""
+    for k in (k_real, k_fake):
+        if k is not None and (not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1):
+            raise GanZooError(f"{what}: k must be an integer >= 1, got {k!r}: pass the papers' k "
+                              f"({PRECISION_RECALL_K} for precision / recall, {DENSITY_COVERAGE_K} for "
+                              "density / coverage) or another positive integer")
+    sets = []
+    for features, name, k in ((real, "real", k_real), (fake, "generated", k_fake)):
+        features = np.asarray(features, np.float64)
+        if features.ndim != 2:
+            raise GanZooError(f"{what}: {name} features must be a (samples, dimensions) array, "
+                              f"got shape {features.shape}: pass one feature vector per row")
+        least = 1 if k is None else k + 1
+        if len(features) < least:
+            reason = f" (a ball reaches the k={k}-th nearest other sample)" if k else ""
+            raise GanZooError(f"{what} needs at least {least} {name} sample{'s' * (least > 1)}{reason}, got "
+                              f"{len(features)}: pass more samples" + (" or a smaller k" if k else ""))
+        if not np.all(np.isfinite(features)):
+            raise GanZooError(f"{what}: {name} features contain NaN or Inf: the model or extractor "
+                              "produced them")
+        sets.append(features)
+    if sets[0].shape[1] != sets[1].shape[1]:
+        raise GanZooError(f"{what}: real features have {sets[0].shape[1]} dimensions, generated "
+                          f"{sets[1].shape[1]}: pass features of the same extractor")
+    return sets
+
+
+def _rows_per_block(columns, batch_size):
+    return batch_size if batch_size else max(1, _DISTANCE_BLOCK // max(columns, 1))
+
+
+def _pair_squared_distances(a, b):
+    """sum_d (a_i - b_i)^2 of paired rows: the reference value of a distance. It depends only
+    on the two vectors (a - b and b - a square to the same numbers, summed in the same order),
+    so X_j against X_i's radius is decided the same way in every pass and for every block size."""
+    difference = a - b
+    return (difference * difference).sum(axis=1)
+
+
+class _Distances:
+    """Squared Euclidean distances between the rows of `a` and of `b`, a block at a time.
+
+    A block is computed fast as (|a_i|^2 + |b_j|^2) - 2 a_i.b_j with one matrix product, whose
+    rounding depends on where a pair falls in the product; `tolerance` (a generous bound on the
+    rounding of both formulas) bounds its difference from `_pair_squared_distances`, and every
+    comparison with a radius that falls within it is
+    decided on the reference value instead, so the results do not depend on the blocks.
+    """
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+        self.a_norms, self.b_norms = _squared_norms(a), _squared_norms(b)
+        scale = self.a_norms.max() + self.b_norms.max()
+        self.tolerance = 8.0 * (a.shape[1] + 1) * np.finfo(np.float64).eps * scale
+
+    def block(self, start, stop):
+        d2 = self.a[start:stop] @ self.b.T
+        d2 *= -2.0
+        d2 += np.add.outer(self.a_norms[start:stop], self.b_norms)
+        return np.maximum(d2, 0.0, out=d2)
+
+    def reference(self, start, rows, cols):
+        out = np.empty(len(rows))
+        step = max(1, _DISTANCE_BLOCK // max(self.a.shape[1], 1))
+        for first in range(0, len(rows), step):  # with many duplicates every pair can be a near-tie
+            part = slice(first, first + step)
+            out[part] = _pair_squared_distances(self.a[start + rows[part]], self.b[cols[part]])
+        return out
+
+    def inside(self, start, d2, radii):
+        """d2 <= radii (broadcast to d2's shape: the closed balls), near-ties re-checked."""
+        inside = d2 <= radii + self.tolerance
+        unsure = inside & (d2 > radii - self.tolerance)
+        if unsure.any():
+            rows, cols = np.nonzero(unsure)
+            radii = np.broadcast_to(radii, d2.shape)
+            inside[rows, cols] = self.reference(start, rows, cols) <= radii[rows, cols]
+        return inside
+
+
+def _neighbour_radii(features, ks, batch_size=None):
+    """Squared distance of every row to its k-th nearest OTHER row, for each k: (len(ks), n).
+
+    A row's distance to itself is excluded (set to inf) rather than skipped by position, so an
+    exact duplicate of the row still counts as a neighbour at distance 0. The fast distances
+    pick the candidates (every row whose fast distance is within twice the tolerance of the
+    fast k-th smallest, which includes all rows whose reference distance can be among the k
+    smallest); the radius is the k-th smallest reference distance among them.
+    """
+    n = len(features)
+    distances = _Distances(features, features)
+    kth = [k - 1 for k in ks]
+    radii = np.empty((len(ks), n))
+    rows_per_block = _rows_per_block(n, batch_size)
+    for start in range(0, n, rows_per_block):
+        stop = min(start + rows_per_block, n)
+        d2 = distances.block(start, stop)
+        d2[np.arange(stop - start), np.arange(start, stop)] = np.inf
+        fast = np.partition(d2, kth, axis=1)[:, kth]
+        rows, cols = np.nonzero(d2 <= fast.max(axis=1, keepdims=True) + 2.0 * distances.tolerance)
+        reference = distances.reference(start, rows, cols)
+        order = np.lexsort((reference, rows))  # by row, then by distance
+        first = np.searchsorted(rows[order], np.arange(stop - start))
+        radii[:, start:stop] = reference[order][first[None, :] + np.array(kth)[:, None]]
+    return radii
+
+
+def precision_recall_density_coverage(real_features, fake_features, precision_recall_k=PRECISION_RECALL_K,
+                                      density_coverage_k=DENSITY_COVERAGE_K, batch_size=None):
+    """{"precision", "recall", "density", "coverage"} of generated features against real ones.
+
+    X_1..X_N are the real features, Y_1..Y_M the generated ones, NND_k(X_i) the distance from
+    X_i to its k-th nearest neighbour among the other real features, B(x, r) the CLOSED ball
+    {y : ||y - x|| <= r} (a point exactly on the radius is inside).
+      * precision = (1/M) sum_j 1[exists i: Y_j in B(X_i, NND_k(X_i))], k = precision_recall_k
+      * recall    = (1/N) sum_i 1[exists j: X_i in B(Y_j, NND_k(Y_j))] (the same with the roles
+        swapped: the generated manifold is built from the generated features)
+      * density   = 1/(k M) sum_j sum_i 1[Y_j in B(X_i, NND_k(X_i))], k = density_coverage_k
+      * coverage  = (1/N) sum_i 1[exists j: Y_j in B(X_i, NND_k(X_i))]
+    Precision, recall and coverage lie in [0, 1]; density in [0, N/k] and is (k + 1)/k for a
+    set against itself when no two distances tie. Distances are Euclidean, in float64 by
+    blocks of `batch_size` rows (default: blocks of ~2M distances), so memory stays
+    O(block + N + M) whatever the set sizes; a distance within rounding of a radius is
+    recomputed from the difference vector, so ties (duplicates, a set against itself) are
+    decided the same way whatever the blocks. Many exact duplicates (a generator whose samples
+    are all one image) make every pair such a tie: correct, but several times slower.
+    """
+    what = "precision / recall / density / coverage"
+    real, fake = _manifold_inputs(real_features, fake_features,
+                                  max(precision_recall_k, density_coverage_k), precision_recall_k, what)
+    return _manifold_metrics(real, fake, precision_recall_k, density_coverage_k, batch_size)
+
+
+def precision_recall(real_features, fake_features, k=PRECISION_RECALL_K, batch_size=None):
+    """(precision, recall) of Kynkaanniemi et al. 2019 with k-NN balls (k = 3 in the paper);
+    the definitions are in `precision_recall_density_coverage`."""
+    real, fake = _manifold_inputs(real_features, fake_features, k, k, "precision / recall")
+    result = _manifold_metrics(real, fake, k, None, batch_size)
+    return result["precision"], result["recall"]
+
+
+def density_coverage(real_features, fake_features, k=DENSITY_COVERAGE_K, batch_size=None):
+    """(density, coverage) of Naeem et al. 2020 with k-NN balls around the real features only
+    (k = 5 in the paper); the definitions are in `precision_recall_density_coverage`."""
+    real, fake = _manifold_inputs(real_features, fake_features, k, None, "density / coverage")
+    result = _manifold_metrics(real, fake, None, k, batch_size)
+    return result["density"], result["coverage"]
+
+
+def _manifold_metrics(real, fake, pr_k, dc_k, batch_size):
+    """One pass over the real-real, generated-generated (only for recall) and generated-real
+    distances; `pr_k` / `dc_k` None skips precision-recall / density-coverage."""
+    ks = [k for k in (pr_k, dc_k) if k is not None]
+    real_radii = dict(zip(ks, _neighbour_radii(real, ks, batch_size)))
+    fake_radii = _neighbour_radii(fake, [pr_k], batch_size)[0] if pr_k else None
+    distances = _Distances(fake, real)
+    precise = 0  # generated samples inside the real manifold (k = pr_k)
+    recalled = np.zeros(len(real), bool)  # real samples inside the generated manifold
+    in_balls = 0  # pairs (j, i) with Y_j in B(X_i, NND_k(X_i)), k = dc_k
+    covered = np.zeros(len(real), bool)  # real balls holding a generated sample
+    rows = _rows_per_block(len(real), batch_size)
+    for start in range(0, len(fake), rows):
+        stop = min(start + rows, len(fake))
+        d2 = distances.block(start, stop)
+        if pr_k:
+            precise += int(np.count_nonzero(distances.inside(start, d2, real_radii[pr_k][None, :]).any(axis=1)))
+            recalled |= distances.inside(start, d2, fake_radii[start:stop, None]).any(axis=0)
+        if dc_k:
+            inside = distances.inside(start, d2, real_radii[dc_k][None, :])
+            in_balls += int(np.count_nonzero(inside))
+            covered |= inside.any(axis=0)
+    out = {}
+    if pr_k:
+        out["precision"] = precise / len(fake)
+        out["recall"] = float(recalled.mean())
+    if dc_k:
+        out["density"] = in_balls / (dc_k * len(fake))
+        out["coverage"] = float(covered.mean())
+    return out
 
 
 # --------------------------------------------------------------------------------------------

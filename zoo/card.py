@@ -10,7 +10,8 @@ trained it. Nothing is measured here: every number comes from zoo/presets/*.json
 import sys
 
 COLUMNS = ("preset", "samples (seed 0)", "FCD", "KID x 1000", "classifier score",
-           "Parzen (nats)", "other", "epochs", "wall time", "command")
+           "Parzen (nats)", "precision / recall", "density / coverage", "other", "epochs",
+           "wall time", "command")
 
 
 def _value(metrics, name, scale=1.0, digits=2):
@@ -18,6 +19,12 @@ def _value(metrics, name, scale=1.0, digits=2):
     if not entry or entry.get("value") is None:
         return "-"
     return f"{entry['value'] * scale:.{digits}f}"
+
+
+def _pair(metrics, first, second):
+    """"0.71 / 0.55" of two metrics, "-" when either is missing (presets measured before)."""
+    values = [_value(metrics, name) for name in (first, second)]
+    return "-" if "-" in values else " / ".join(values)
 
 
 def _other(metrics):
@@ -41,6 +48,7 @@ def floor_row(presets):
             floor = {k: {"value": v.get("floor")} for k, v in metrics.items() if isinstance(v, dict)}
             return ("real data (floor)", "", _value(floor, "fcd"), _value(floor, "kid", 1000, 1),
                     _value(floor, "classifier_score"), _value(floor, "parzen_log_likelihood", digits=0),
+                    _pair(floor, "precision", "recall"), _pair(floor, "density", "coverage"),
                     "", "", "", "train vs test images, same N")
     return None
 
@@ -53,7 +61,8 @@ def rows(presets):
         wall = training.get("wall_time_s")
         yield (f"`{name}`", f"![{name}]({entry.get('samples', '')})", _value(metrics, "fcd"),
                _value(metrics, "kid", 1000, 1), _value(metrics, "classifier_score"),
-               _value(metrics, "parzen_log_likelihood", digits=0), _other(metrics),
+               _value(metrics, "parzen_log_likelihood", digits=0),
+               _pair(metrics, "precision", "recall"), _pair(metrics, "density", "coverage"), _other(metrics),
                str(training.get("epochs", "-")), f"{wall / 60:.0f} min" if wall else "-",
                f"`{training.get('command', '-').strip()}`")
 
