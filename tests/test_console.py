@@ -84,3 +84,18 @@ def test_sampling_a_preset_starts_with_our_words(tmp_path):
     assert lines[0] == f"GAN Zoo: drawing 4 samples (seed 0) of preset dcgan_fashion_mnist into {out}"
     assert lines[-1] == f"wrote {out}: open it with any image viewer" and out.is_file()
     assert not any(word in done.stderr for word in CHATTER), done.stderr
+
+
+def test_evaluation_says_each_stage_as_it_starts(fashion_dir, tmp_path):
+    from train import evaluate
+
+    logdir = tmp_path / "run"
+    train(TrainConfig(**SMALL, epochs=1, steps_per_epoch=1, logdir=str(logdir), verbose=0))
+    lines = []
+    report = evaluate.evaluate(evaluate.EvalConfig(logdir=str(logdir), n=20, parzen=False, kid_subsets=2,
+                                                   output_dir=str(tmp_path / "eval")), progress=lines.append)
+    stages = [line.split("]")[0] + "]" for line in lines]
+    assert stages == [f"[{k}/6]" for k in range(1, 7)]
+    assert lines[1].startswith("[2/6] generating 20 samples (") and "s left)" in lines[1]
+    assert lines[-1].startswith(f"[6/6] writing metrics.json and the figures to {tmp_path / 'eval'}")
+    assert os.path.isfile(report["json"])

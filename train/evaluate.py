@@ -349,12 +349,29 @@ def _output_dir(config):
     return os.path.join("evaluation", config.preset)
 
 
-def evaluate(config: EvalConfig, model=None, record=None):
+class _Stages:
+    """One line per stage of an evaluation: "[3/8] what (41 s so far, about 60 s left)"."""
+
+    def __init__(self, total, say):
+        self.total, self.say, self.done = total, say, 0
+        self.started = time.time()
+
+    def __call__(self, what):
+        if self.say is None:
+            return
+        elapsed = time.time() - self.started
+        left = f", about {elapsed / self.done * (self.total - self.done):.0f} s left" if self.done else ""
+        self.done += 1
+        self.say(f"[{self.done}/{self.total}] {what} ({elapsed:.0f} s so far{left})")
+
+
+def evaluate(config: EvalConfig, model=None, record=None, progress=None):
     """Computes every applicable metric of the run or preset; writes the JSON and figures.
 
     Returns the report (the JSON's content) with an extra key `json` naming the file. The model
     is `config.logdir`'s, or `model` with its `record` ({"model", "dataset", "data_dir", ...}):
-    how `zoo.evaluate` measures the preset `config.preset`.
+    how `zoo.evaluate` measures the preset `config.preset`. `progress(line)`, if given, receives
+    a line as each stage starts.
     """
     _check(config)
     started = time.time()
@@ -381,8 +398,10 @@ def evaluate(config: EvalConfig, model=None, record=None):
         "notes": [],
     }
     figures = {}
+    stage = _Stages(2 if len(sample_shape) == 1 else 7 if config.parzen else 6, progress)
 
     if len(sample_shape) == 1:  # 2-D points: mode coverage against the true mixture
+        stage(f"mode coverage of {MODE_SAMPLES} samples")
         mixture = data.mixture(dataset)  # GanZooError for a 2-D run on another dataset
         fake = model.generate(MODE_SAMPLES, seed=config.seed)
         real = data.sample_mixture(dataset, MODE_SAMPLES, seed=config.seed)
@@ -399,6 +418,7 @@ def evaluate(config: EvalConfig, model=None, record=None):
         figures["modes"] = images.scatter_image(fake, real)
         report["notes"].append(f"mode coverage uses {MODE_SAMPLES} samples (the protocol's), whatever --n")
     else:
+        stage("loading the feature extractor and the real images")
         extractor = feature_extractor(config, dataset)
         report["feature_extractor"] = {"name": extractor.name, "path": extractor.path,
                                        "sha256": extractor.sha256}
@@ -420,12 +440,18 @@ def evaluate(config: EvalConfig, model=None, record=None):
                 f"the dataset has fewer real images than N={config.n}: the floor uses "
                 f"{n_train} training and {len(test_ref)} test images")
 
+        stage(f"generating {config.n} samples")
         fake = model.generate(config.n, seed=config.seed)
+        stage(f"features of {config.n} samples and {len(test_ref) + n_train} real images: FCD, KID, "
+              "precision, recall, density, coverage")
         report["metrics"].update(
             feature_metrics(extractor, fake, test_ref, train_ref, config.kid_subsets, config.seed))
         if config.parzen:
+            stage("Parzen-window log-likelihood")
             report["metrics"]["parzen_log_likelihood"] = parzen_metric(fake, test_ref, validation, train_ref)
+        stage("nearest training images")
         report["metrics"]["nearest_train_distance"] = neighbour_metric(fake, test_ref, train)
+        stage("latent interpolations and the model's own metrics")
         figure, evenness = interpolation(model, config.seed)
         report["metrics"]["interpolation_step_evenness"] = _metric(
             evenness, better="lower",
@@ -446,6 +472,7 @@ def evaluate(config: EvalConfig, model=None, record=None):
             else:
                 figures["arithmetic"] = arithmetic
 
+    stage(f"writing metrics.json{' and the figures' if config.figures else ''} to {out_dir}")
     if config.figures:
         for name, picture in figures.items():
             path = os.path.join(out_dir, f"{name}.png")
@@ -568,7 +595,9 @@ def main(argv, flag_values=None):
 
     fv = flags.FLAGS if flag_values is None else flag_values
     print(f"GAN Zoo: evaluating the run in {fv.logdir} on {fv.n} samples (seed {fv.seed})", flush=True)
-    print(format_table(evaluate(config_from_flags(fv))))
+    report = evaluate(config_from_flags(fv), progress=lambda line: print(line, flush=True))
+    print(format_table(report))
+    print(f"wrote {report['json']}" + (f" and {len(report['figures'])} figures beside it" if report["figures"] else ""))
 
 
 def run():

@@ -18,7 +18,7 @@ EvalConfig = measurement.EvalConfig
 define_flags = measurement.define_flags
 
 
-def evaluate(config):
+def evaluate(config, progress=None):
     """The report of `train.evaluate.evaluate` for the preset `config.preset`."""
     import zoo
 
@@ -29,7 +29,7 @@ def evaluate(config):
     entry = zoo.info(config.preset)
     record = {"model": model.name, "dataset": entry.get("dataset", "fashion_mnist"),
               "preset": config.preset, "data_dir": None}
-    return measurement.evaluate(config, model=model, record=record)
+    return measurement.evaluate(config, model=model, record=record, progress=progress)
 
 
 def main(argv, flag_values=None):
@@ -37,7 +37,9 @@ def main(argv, flag_values=None):
 
     fv = flags.FLAGS if flag_values is None else flag_values
     print(f"GAN Zoo: evaluating preset {fv.preset} on {fv.n} samples (seed {fv.seed})", flush=True)
-    print(measurement.format_table(evaluate(measurement.config_from_flags(fv))))
+    report = evaluate(measurement.config_from_flags(fv), progress=lambda line: print(line, flush=True))
+    print(measurement.format_table(report))
+    print(f"wrote {report['json']}")
 
 
 def run():

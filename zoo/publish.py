@@ -15,6 +15,7 @@ file will be published; `zoo.load` fetches it from there when the repository cop
 """
 
 import datetime
+import io
 import os
 import platform
 
@@ -107,14 +108,15 @@ def _metric_summary(report):
     return kept
 
 
-def publish(logdir, name, command=None, wall_time_s=None, url=None, note=None, n=10_000):
-    """Writes the preset `name` from the run in `logdir`; returns its record."""
+def publish(logdir, name, command=None, wall_time_s=None, url=None, note=None, n=10_000, progress=None):
+    """Writes the preset `name` from the run in `logdir`; returns its record. `progress(line)`,
+    if given, receives a line as each stage of the evaluation starts."""
     import keras
 
     import zoo
-    from models.saving import sha256_of
+    from models import saving
+    from models.saving import sha256_of, write_json_atomically
     from train import evaluate, images
-    from models.saving import save_atomically, write_json_atomically
     from zoo import evaluate as preset_evaluation
     from zoo.sample import sample_grid
 
@@ -126,16 +128,9 @@ def publish(logdir, name, command=None, wall_time_s=None, url=None, note=None, n
     weights_name = f"{name}.weights.h5"
     weights_path = os.path.join(zoo.WEIGHTS_DIR, weights_name)
 
-    def save(temporary):
-        full = temporary + ".full.weights.h5"
-        try:
-            model.save_weights(full)
-            write_half_precision(full, temporary)
-        finally:
-            if os.path.exists(full):
-                os.remove(full)
-
-    save_atomically(save, weights_path)
+    half = io.BytesIO()  # built in memory, then written atomically (see models/saving.py)
+    write_half_precision(io.BytesIO(saving.weights_bytes(model)), half)
+    saving.write_bytes_atomically(weights_path, half.getvalue())
     entry = {
         "name": name,
         "model": record["model"],
@@ -168,7 +163,7 @@ def publish(logdir, name, command=None, wall_time_s=None, url=None, note=None, n
                      sample_grid(loaded, rows * columns, seed=0, columns=columns))
     report = preset_evaluation.evaluate(evaluate.EvalConfig(
         preset=name, n=n, seed=0, figures=False,
-        output_dir=os.path.join(logdir, "evaluation", "preset")))
+        output_dir=os.path.join(logdir, "evaluation", "preset")), progress=progress)
     entry["metrics"] = _metric_summary(report)
     entry["evaluation"] = {"command": f"python -m zoo.evaluate --preset {name}", "n": report["n"],
                            "seed": report["seed"],
@@ -194,7 +189,8 @@ def main(argv, flag_values=None):
         raise GanZooError("pass --logdir (a finished training run) and --name (the preset's name)")
     print(f"GAN Zoo: publishing {fv.logdir} as preset {fv.name} (weights, sample grid, then an "
           f"evaluation on {fv.n} samples)", flush=True)
-    entry = publish(fv.logdir, fv.name, fv.command, fv.wall_time_s, fv.url, fv.note, fv.n)
+    entry = publish(fv.logdir, fv.name, fv.command, fv.wall_time_s, fv.url, fv.note, fv.n,
+                    progress=lambda line: print(line, flush=True))
     fcd = (entry["metrics"] or {}).get("fcd")
     print(f"published {entry['name']}: zoo/presets/{entry['name']}.json, "
           f"{entry['weights']['bytes'] / 1e6:.1f} MB of weights"
