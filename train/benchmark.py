@@ -161,7 +161,14 @@ def step_flops(model, batch):
     graph = tf.function(model.train_step).get_concrete_function(batch).graph
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
-    return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops
+    # The profiler is TensorFlow's v1 API and warns about its own internals: nothing for a user.
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops
+    finally:
+        logger.setLevel(level)
 
 
 def flops_per_image(name, image_shape, batch_size):
@@ -178,7 +185,7 @@ def _window(model, dataset, images_per_step, steps):
     timer = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: stamps.append(time.perf_counter())
     )
-    model.fit(dataset, steps_per_epoch=steps + 1, epochs=1, verbose=0, callbacks=[timer])
+    model.fit(dataset, steps_per_epoch=steps + 1, epochs=1, verbose=0, callbacks=[timer], shuffle=False)
     return steps * images_per_step / (stamps[-1] - stamps[0])
 
 
@@ -192,7 +199,7 @@ def interleaved_rates(entries, steps, repeats, warmup=WARMUP_STEPS):
     prepared = []
     for label, model, batch in entries:
         dataset = tf.data.Dataset.from_tensors(batch).repeat()
-        model.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
+        model.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)
         prepared.append((label, model, dataset, _count(batch)))
     rates = {label: [] for label, *_ in prepared}
     for _ in range(repeats):
