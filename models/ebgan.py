@@ -42,6 +42,7 @@ import keras
 import tensorflow as tf
 
 from losses import ebgan as ebgan_losses
+
 # Batch norm here is the ordinary, per-replica one (synchronized=False).
 from models.dcgan import batch_norm, build_generator, upsampling_plan, weight_init
 from models.errors import GanZooError

@@ -51,8 +51,8 @@ models/options.py); `models.get` and `from_config` check values against them.
 
 import contextlib
 
-import numpy as np
 import keras
+import numpy as np
 import tensorflow as tf
 
 from losses import gan as gan_losses

@@ -53,6 +53,7 @@ import numpy as np
 import tensorflow as tf
 
 from losses import infogan as info_losses
+
 # Batch norm here is the ordinary, per-replica one (synchronized=False).
 from models.dcgan import batch_norm, weight_init
 from models.errors import GanZooError

@@ -14,8 +14,8 @@ within the first epoch. For 2-D data (`image_shape=(2,)`) the same shapes are us
 a linear output, as in the mixture-of-Gaussians studies that followed the paper.
 """
 
-import numpy as np
 import keras
+import numpy as np
 
 from models.errors import GanZooError
 from models.gan import GAN

@@ -25,7 +25,6 @@ import os
 import statistics
 import time
 
-
 import keras
 import tensorflow as tf
 from absl import flags
@@ -36,10 +35,10 @@ from models.gan import dtype_policy
 from train import data
 
 
-
 def define_flags(flag_values=None):
     fv = flags.FLAGS if flag_values is None else flag_values
-    flags.DEFINE_string("model", "dcgan", f"Zoo models, comma-separated ({', '.join(models.names())}), or 'all'.", flag_values=fv)
+    flags.DEFINE_string("model", "dcgan", f"Zoo models, comma-separated ({', '.join(models.names())}), or 'all'.",
+                        flag_values=fv)
     flags.DEFINE_integer("batch_size", 64, "Samples per generator step.", flag_values=fv)
     flags.DEFINE_integer("steps", 20, "Train steps per timed window.", flag_values=fv)
     flags.DEFINE_integer("repeats", 5, "Timed windows (rounds) per configuration.", flag_values=fv)
@@ -261,7 +260,8 @@ def report(name, ceilings, fv):
     best = max(value for label, value in figures.items() if value and not label.startswith("plain"))
     lines.append(f"  XLA speed-up (float32): {figures['XLA on'] / figures['XLA off']:.2f}x")
     if figures["plain step, XLA off"]:
-        lines.append(f"  the zoo's fastest configuration vs the plain step: {best / figures['plain step, XLA off']:.2f}x")
+        speed_up = best / figures['plain step, XLA off']
+        lines.append(f"  the zoo's fastest configuration vs the plain step: {speed_up:.2f}x")
     if not fv.quick:
         jit = figures["XLA on"] >= figures["XLA off"]
         sweep = []
@@ -276,7 +276,8 @@ def report(name, ceilings, fv):
                 sweep.append(f"{'x'.join(map(str, shape))}: {rate:.0f}")
             except GanZooError as e:
                 sweep.append(f"{'x'.join(map(str, shape))}: n/a ({e})")
-        lines.append(f"  image size (XLA {'on' if jit else 'off'}, batch {fv.batch_size}) -> images/s: " + ", ".join(sweep))
+        lines.append(f"  image size (XLA {'on' if jit else 'off'}, batch {fv.batch_size}) -> images/s: "
+                     + ", ".join(sweep))
     return "\n".join(lines), flops, figures
 
 

@@ -34,7 +34,6 @@ import shlex
 import sys
 import time
 
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -194,7 +193,8 @@ def train_classifier(config: ClassifierConfig, command=None):
     num_classes = int(labels.max()) + 1
     shape = tuple(int(s) for s in train_ds.element_spec[0].shape[1:])
     if len(shape) != 3:
-        raise GanZooError(f"{config.dataset} holds {shape}-shaped samples, not images: the classifier is for image datasets")
+        raise GanZooError(f"{config.dataset} holds {shape}-shaped samples, not images: the classifier is for "
+                          "image datasets")
     model_config = {"image_shape": list(shape), "num_classes": num_classes, "widths": list(config.widths),
                     "feature_units": config.feature_units, "dropout": config.dropout}
     model = build_classifier(**model_config)
@@ -257,7 +257,8 @@ def _define_flags():
     flags.DEFINE_integer("seed", defaults.seed, "Seed for weights and shuffling.")
     flags.DEFINE_integer("image_size", None, "Resize images to this side (must match the GANs to evaluate).")
     flags.DEFINE_string("data_dir", None, "Folder of the Fashion-MNIST IDX files, or the tfds data_dir.")
-    flags.DEFINE_string("output", None, "Weights file (.weights.h5); default zoo/weights/classifier_<dataset>.weights.h5.")
+    flags.DEFINE_string("output", None,
+                        "Weights file (.weights.h5); default zoo/weights/classifier_<dataset>.weights.h5.")
 
 
 def main(argv):

@@ -45,7 +45,6 @@ import os
 import time
 from typing import Optional
 
-
 import keras
 import numpy as np
 
@@ -562,18 +561,25 @@ def define_flags(flag_values=None):
     fv = flags.FLAGS if flag_values is None else flag_values
     defaults = EvalConfig()
     flags.DEFINE_string("logdir", None, "A training run's folder (holds run.json and model.keras).", flag_values=fv)
-    flags.DEFINE_string("preset", None, "A zoo preset name, instead of --logdir (python -m zoo.evaluate).", flag_values=fv)
+    flags.DEFINE_string("preset", None, "A zoo preset name, instead of --logdir (python -m zoo.evaluate).",
+                        flag_values=fv)
     flags.DEFINE_integer("n", defaults.n, "Generated images (and real images for the floor).", flag_values=fv)
     flags.DEFINE_integer("seed", defaults.seed, "Seed of the samples and of the real subsets.", flag_values=fv)
-    flags.DEFINE_string("output_dir", None, "Where metrics.json and the figures go (default <logdir>/evaluation).", flag_values=fv)
+    flags.DEFINE_string("output_dir", None, "Where metrics.json and the figures go (default <logdir>/evaluation).",
+                        flag_values=fv)
     flags.DEFINE_string("data_dir", None, "Dataset folder (default: the run's).", flag_values=fv)
-    flags.DEFINE_string("classifier", None, "Classifier weights (default zoo/weights/classifier_<dataset>.weights.h5).", flag_values=fv)
-    flags.DEFINE_boolean("inception", False, "Inception-v3 FID / IS from locally available ImageNet weights.", flag_values=fv)
-    flags.DEFINE_string("inception_weights", None, "Path of inception_v3_weights_tf_dim_ordering_tf_kernels.h5.", flag_values=fv)
+    flags.DEFINE_string("classifier", None, "Classifier weights (default zoo/weights/classifier_<dataset>.weights.h5).",
+                        flag_values=fv)
+    flags.DEFINE_boolean("inception", False, "Inception-v3 FID / IS from locally available ImageNet weights.",
+                         flag_values=fv)
+    flags.DEFINE_string("inception_weights", None, "Path of inception_v3_weights_tf_dim_ordering_tf_kernels.h5.",
+                        flag_values=fv)
     flags.DEFINE_boolean("parzen", defaults.parzen, "Compute the Parzen-window log-likelihood.", flag_values=fv)
-    flags.DEFINE_boolean("figures", defaults.figures, "Write the nearest-neighbour, interpolation and arithmetic figures.", flag_values=fv)
+    flags.DEFINE_boolean("figures", defaults.figures,
+                         "Write the nearest-neighbour, interpolation and arithmetic figures.", flag_values=fv)
     flags.DEFINE_integer("kid_subsets", defaults.kid_subsets, "Random subsets KID averages over.", flag_values=fv)
-    flags.DEFINE_list("arithmetic_classes", ["0", "1", "2"], "Classes a,b,c of the arithmetic figure (a - b + c).", flag_values=fv)
+    flags.DEFINE_list("arithmetic_classes", ["0", "1", "2"], "Classes a,b,c of the arithmetic figure (a - b + c).",
+                      flag_values=fv)
 
 
 def config_from_flags(fv):

@@ -41,8 +41,15 @@ from train import data, distribute
 from train.callbacks import EvaluateEvery, RunProgress, SampleGrid, TensorBoard
 from train.config import MAX_ROLLBACKS, TrainConfig  # noqa: F401 -- the public names
 from train.images import write_png
-from train.runstate import (GracefulStop, LogdirLock, Position, StopOnDivergence, TrainingCheckpoint,
-                            TrainingDiverged, interrupted)
+from train.runstate import (
+    GracefulStop,
+    LogdirLock,
+    Position,
+    StopOnDivergence,
+    TrainingCheckpoint,
+    TrainingDiverged,
+    interrupted,
+)
 
 CHECKPOINTS = "checkpoints"
 RUN_RECORD = "run.json"

@@ -236,7 +236,6 @@ def build(name, **overrides):
     shapes of its weights: those are refused with the preset's own values.
     """
     import models
-
     from models.registry import accepted_arguments
 
     entry = info(name)

@@ -19,11 +19,11 @@ import io
 import os
 import platform
 
-
 from absl import flags
 
 from models.errors import GanZooError
 from train import cli
+
 
 def define_flags(flag_values=None):
     fv = flags.FLAGS if flag_values is None else flag_values

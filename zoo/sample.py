@@ -13,11 +13,11 @@ categorical code, columns sweeping continuous code `--code` from -2 to 2, the no
 
 import os
 
-
 from absl import flags
 
 from models.errors import GanZooError
 from train import cli
+
 
 def define_flags(flag_values=None):
     fv = flags.FLAGS if flag_values is None else flag_values
