@@ -11,16 +11,16 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl_cli import run_main
+from test_train import read_png, run_cli, tiny
+from zoo_helpers import redirected_zoo, store_preset
 
 import models
-from absl_cli import run_main
 from models.cgan import CGAN
 from models.errors import GanZooError
-from test_train import read_png, run_cli, tiny
 from train import evaluate, images
 from train.trainer import train
 from zoo import sample
-from zoo_helpers import redirected_zoo, store_preset
 
 
 def build(**overrides):

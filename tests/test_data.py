@@ -8,8 +8,8 @@ import types
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from idx import idx_bytes, write_idx
+
 from models.errors import GanZooError
 from train import data
 

@@ -9,9 +9,9 @@ import h5py
 import keras
 import numpy as np
 import pytest
+from loopback import free_ports
 
 import models
-from loopback import free_ports
 from models.errors import GanZooError
 from train import distribute
 from train.trainer import TrainConfig, train

@@ -12,8 +12,8 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from absl_cli import run_main
+
 from models.errors import GanZooError
 from train import evaluate
 from train.trainer import TrainConfig, train

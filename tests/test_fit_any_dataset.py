@@ -5,9 +5,9 @@ The registry-wide test fits every family on `Dataset.from_tensor_slices(x).batch
 that d_steps does not divide and a final partial batch smaller than d_steps; the XLA step (the
 default of `compile()` for mlp_gan and infogan on a CPU) is tested on mlp_gan and WGAN's loop."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 import tensorflow as tf
 
 import models

@@ -5,8 +5,8 @@ mistake is one GanZooError line naming the option, the value and what is accepte
 Parametrized over the registry, so a new family gets these tests."""
 
 import inspect
-import os
 import json
+import os
 
 import numpy as np
 import pytest

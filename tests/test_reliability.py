@@ -18,10 +18,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from loopback import free_ports
 
 import models
 from models import saving
-from loopback import free_ports
 from models.errors import GanZooError
 from train import runstate
 from train.runstate import CheckpointStore, Position, TrainingCheckpoint, read_checkpoint

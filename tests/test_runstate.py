@@ -15,11 +15,11 @@ import time
 import h5py
 import numpy as np
 import pytest
+from test_train import run_cli
 
 import models
 from models import saving
 from models.errors import GanZooError
-from test_train import run_cli
 from train import runstate
 from train.callbacks import SampleGrid
 from train.runstate import CheckpointStore, LogdirLock, Position, read_checkpoint

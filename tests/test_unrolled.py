@@ -1,9 +1,9 @@
 """Unrolled GAN: k = 0 is the plain GAN, the simulated discriminator updates are the optimizer's
 own, and the generator's gradient goes through them."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 import tensorflow as tf
 
 import models

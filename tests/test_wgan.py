@@ -5,9 +5,9 @@ The registry-wide suite (tests/test_models.py) covers shapes, fitting, saving an
 
 import math
 
+import keras
 import numpy as np
 import pytest
-import keras
 import tensorflow as tf
 
 import models

@@ -12,15 +12,15 @@ import pathlib
 import h5py
 import numpy as np
 import pytest
+from absl_cli import run_main
+from zoo_helpers import redirected_zoo, store_preset
 
 import models
 import zoo
-from absl_cli import run_main
 from models.errors import GanZooError
 from train import evaluate
 from train.trainer import TrainConfig, train
 from zoo import publish, sample
-from zoo_helpers import redirected_zoo, store_preset
 
 
 @pytest.fixture(scope="module")

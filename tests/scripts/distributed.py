@@ -21,6 +21,7 @@ def one_step(replicas, out, name="dcgan"):
     if replicas == 1:
         strategy = tf.distribute.get_strategy()
     import keras
+
     import models
 
     keras.utils.set_random_seed(0)
