@@ -5,12 +5,24 @@ by role: `real_logits`, `fake_logits`, ...) and returns a scalar averaged over t
 function holds state or creates variables.
 """
 
+from losses.ebgan import (
+    ebgan_discriminator_loss,
+    ebgan_generator_loss,
+    pulling_away_term,
+    reconstruction_energy,
+)
 from losses.gan import (
+    GENERATOR_LOSSES,
     discriminator_accuracy_terms,
     gan_discriminator_loss,
     minimax_generator_loss,
     non_saturating_generator_loss,
-    GENERATOR_LOSSES,
+)
+from losses.infogan import (
+    categorical_info_loss,
+    categorical_mi_lower_bound,
+    continuous_info_loss,
+    uniform_categorical_entropy,
 )
 from losses.wgan import (
     gradient_norms,
@@ -18,18 +30,6 @@ from losses.wgan import (
     interpolate,
     wasserstein_critic_loss,
     wasserstein_generator_loss,
-)
-from losses.ebgan import (
-    ebgan_discriminator_loss,
-    ebgan_generator_loss,
-    pulling_away_term,
-    reconstruction_energy,
-)
-from losses.infogan import (
-    categorical_info_loss,
-    categorical_mi_lower_bound,
-    continuous_info_loss,
-    uniform_categorical_entropy,
 )
 
 __all__ = [

@@ -120,7 +120,7 @@ def test_margin_and_pt_weight_round_trip(tmp_path):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (dict(margin=0.0), "margin must be positive"),
+        (dict(margin=0.0), "margin=0.0: margin takes a positive number"),
         (dict(pt_weight=-0.1), "pt_weight"),
         (dict(generator_loss="minimax"), "unknown generator loss .minimax. for ebgan: use one of energy"),
         (dict(image_shape=(30, 30, 1)), "ebgan takes"),
@@ -139,3 +139,43 @@ def test_pulling_away_term_reaches_the_generator():
         pt = L.pulling_away_term(embedding)
     gradient = tape.gradient(pt, model.generator.trainable_variables[0])
     assert float(tf.reduce_max(tf.abs(gradient))) > 0
+
+
+# ------------------------------------------------------------------ the generator's objective
+def embedding_of_two_pixels(image_shape):
+    """A stand-in auto-encoder: the embedding is a sample's first two pixels, the
+    reconstruction all zeros (so a sample's energy is its mean squared pixel)."""
+    image = keras.Input(image_shape)
+    flat = keras.layers.Flatten()(image)
+    return keras.Model(image, {"reconstruction": image * 0.0, "embedding": flat[:, :2]})
+
+
+@pytest.mark.parametrize("pt_weight", [0.0, 0.3])
+def test_generator_objective_adds_the_weighted_pulling_away_term(pt_weight):
+    model = models.get("ebgan", pt_weight=pt_weight, seed=0)
+    model.discriminator = embedding_of_two_pixels((28, 28, 1))
+    fake = np.zeros((3, 28, 28, 1), np.float32)
+    fake[:, 0, :2, 0] = [[1.0, 0.0], [1.0, 1.0], [0.0, 3.0]]  # the embeddings s1, s2, s3
+    g_loss, logs = model.generator_objective(tf.constant(fake), model.sample_latent(3))
+    # energies: (1 + 0) / 784, (1 + 1) / 784, (0 + 9) / 784; their mean is 4 / 784.
+    energy = (1.0 + 2.0 + 9.0) / 3 / 784
+    # squared cosines: (s1, s2) 1/2, (s1, s3) 0, (s2, s3) 1/2; each pair twice over 3 * 2.
+    pt = 2 * (0.5 + 0.0 + 0.5) / 6
+    assert float(logs["pt"]) == pytest.approx(pt, rel=1e-6)
+    assert float(g_loss) == pytest.approx(energy + pt_weight * pt, rel=1e-6)
+    assert float(logs["g_loss"]) == float(g_loss)
+
+
+def test_generator_objective_of_the_real_networks_uses_the_fakes_embeddings():
+    model = models.get("ebgan", pt_weight=0.25, seed=0)
+    fake = model.generator(model.sample_latent(4, seed=1), training=True)
+    g_loss, logs = model.generator_objective(fake, None)
+    outputs = model.discriminator(fake, training=True)
+    s = np.asarray(outputs["embedding"], np.float64)
+    unit = s / np.linalg.norm(s, axis=1, keepdims=True)
+    cosine2 = (unit @ unit.T) ** 2
+    pt = (cosine2.sum() - np.trace(cosine2)) / (4 * 3)
+    energy = np.mean((np.asarray(outputs["reconstruction"], np.float64) - np.asarray(fake)) ** 2)
+    assert 0 < pt < 1
+    assert float(logs["pt"]) == pytest.approx(pt, rel=1e-4)
+    assert float(g_loss) == pytest.approx(energy + 0.25 * pt, rel=1e-4)

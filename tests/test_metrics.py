@@ -62,6 +62,26 @@ def test_kid_is_unbiased_near_zero_for_one_distribution_and_positive_otherwise()
     assert min(values) < 0 < max(values)
 
 
+def test_kid_by_hand_on_three_points_each():
+    """k(a, b) = (a.b / d + 1)^3 with d = 2, and the unbiased MMD^2: the mean of k over the
+    m(m - 1) pairs i != j of x, the same for y, minus twice the mean over all m n pairs of k(x, y)."""
+    x = [(1.0, 0.0), (0.0, 2.0), (1.0, 1.0)]
+    y = [(0.0, 0.0), (2.0, 0.0), (1.0, -1.0)]
+    # x.x over pairs i != j: 0, 1, 2 (each twice); y.y: 0, 0, 2; x.y: row by row
+    # (0, 2, 1), (0, 0, -2), (0, 2, 0).
+    k_xx = 2 * ((0 / 2 + 1) ** 3 + (1 / 2 + 1) ** 3 + (2 / 2 + 1) ** 3) / 6
+    k_yy = 2 * ((0 / 2 + 1) ** 3 + (0 / 2 + 1) ** 3 + (2 / 2 + 1) ** 3) / 6
+    k_xy = sum((dot / 2 + 1) ** 3 for dot in (0, 2, 1, 0, 0, -2, 0, 2, 0)) / 9
+    expected = k_xx + k_yy - 2 * k_xy
+    assert expected == pytest.approx(33 / 8 + 10 / 3 - 2 * 65 / 24)  # = 49 / 24
+    assert metrics.mmd2_unbiased(np.array(x), np.array(y)) == pytest.approx(expected, rel=1e-12)
+    # The biased estimate (diagonals included) would be 7.82 here; the kernel of degree 2,
+    # without the 1/d or without the +1 gives 1.03, 7.00 and 0.46.
+    # KID over subsets of all three points: every subset is the whole set, so no spread.
+    mean, spread = metrics.kernel_distance(x, y, subsets=4, subset_size=3, seed=0)
+    assert mean == pytest.approx(expected, rel=1e-12) and spread == pytest.approx(0.0, abs=1e-12)
+
+
 # ------------------------------------------------------------------------------ classifier score
 def test_classifier_score_bounds():
     k = 10
