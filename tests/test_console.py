@@ -29,7 +29,7 @@ def test_training_starts_with_our_words_and_says_where_to_look_first(fashion_dir
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.replace("\r", "\n").splitlines()
     assert lines[0] == "GAN Zoo: setting up dcgan on fashion_mnist (TensorFlow, data, model)"
-    assert lines[1] == "training dcgan on fashion_mnist: 1 epochs of 2 steps, 8 samples per generator step"
+    assert lines[1] == "training dcgan on fashion_mnist: 1 epoch of 2 steps, 8 samples per generator step"
     hint = f"logdir: {logdir}   watch it: tensorboard --logdir {logdir}   then open http://localhost:6006"
     assert lines.index(hint) < lines.index("Epoch 1/1")
     assert lines[-1] == f"TensorBoard:   tensorboard --logdir {logdir}   then open http://localhost:6006"

@@ -293,7 +293,8 @@ def _train(config, strategy, logdir, stop, announce):
         announce(f"resuming from the checkpoint at {position.describe(steps_per_epoch)}; "
                  f"{config.epochs} epochs of {steps} in all")
     else:
-        announce(f"training {config.model} on {config.dataset}: {config.epochs} epochs of {steps}, "
+        epochs = f"{config.epochs} epoch{'s' if config.epochs > 1 else ''}"
+        announce(f"training {config.model} on {config.dataset}: {epochs} of {steps}, "
                  f"{batch_size} samples per generator step")
     announce(f"logdir: {logdir}   watch it: tensorboard --logdir {logdir}   then open "
              "http://localhost:6006")
