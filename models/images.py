@@ -23,6 +23,7 @@ def image_grid(images, columns=None, padding=1):
         r, col = divmod(i, columns)
         top, left = padding + r * (h + padding), padding + col * (w + padding)
         grid[top : top + h, left : left + w] = image
+    grid = np.nan_to_num(grid, nan=0.0)  # a diverged generator's samples draw black, not garbage
     return np.round(np.clip(grid, 0.0, 1.0) * 255).astype(np.uint8)
 
 

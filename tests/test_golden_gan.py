@@ -402,6 +402,8 @@ def test_a_stored_configuration_is_checked_and_may_predate_the_precision():
     assert GAN.from_config(config).generator.dtype_policy.name == "float32"
 
 
+# Keras warns about the layers skip_mismatch leaves out: that is what this test asks for.
+@pytest.mark.filterwarnings("ignore:A total of 2 objects could not be loaded:UserWarning")
 def test_weights_loading_passes_its_options_on(tmp_path):
     path = str(tmp_path / "tiny.weights.h5")
     linear_gan(cls=GAN, compile=False).save_weights(path)

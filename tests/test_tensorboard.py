@@ -75,6 +75,6 @@ def test_tensorboard_serves_the_runs_scalars_and_images(fashion_dir, tmp_path, t
                       lambda tags: "samples" in tags.get("images", {}))
     assert "samples" in images["images"], images
     points = get_json(f"{base}/data/plugin/scalars/scalars?run=train&tag=epoch_d_loss")
-    assert [p[1] for p in points] == [0, 1]  # one point per epoch
+    assert [p[1] for p in points] == [1, 2]  # one point per epoch, step N after epoch N
     samples = get_json(f"{base}/data/plugin/images/images?run=images&tag=samples")
     assert len(samples) == 2
