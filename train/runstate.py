@@ -47,6 +47,7 @@ import dataclasses
 import datetime
 import errno
 import fcntl
+import functools
 import glob
 import hashlib
 import io
@@ -243,6 +244,11 @@ class Checkpoint:
     def name(self):
         return os.path.basename(self.path)
 
+    @functools.cached_property
+    def sha256(self):
+        """The file's sha256, once per file version (checkpoints are cached by their stat)."""
+        return saving.sha256_of(self.path)
+
     @property
     def sequence(self):
         return self.record["sequence"]
@@ -329,7 +335,7 @@ class CheckpointStore:
 
     def _index_of(self, checkpoints):
         index = {"format": FORMAT, "checkpoints": [
-            {"file": c.name, "sha256": saving.sha256_of(c.path), "sequence": c.sequence,
+            {"file": c.name, "sha256": c.sha256, "sequence": c.sequence,
              "global_step": c.record["global_step"], "epoch": c.record["epoch"],
              "step_in_epoch": c.record["step_in_epoch"]}
             for c in checkpoints if c.problem is None]}
