@@ -257,7 +257,7 @@ class CGAN(GAN):
             noise, drawn = self.sample_latent(stop - start, seed=seed_generator)
             if labels is not None:
                 drawn = keras.ops.convert_to_tensor(labels[start:stop])
-            chunks.append(self.to_unit_range(self.generator([noise, drawn], training=False)))
+            chunks.append(self.to_unit_range(self.sampler([noise, drawn], training=False)))
         return np.concatenate([np.asarray(c) for c in chunks], axis=0)
 
     # ------------------------------------------------------------------------ config

@@ -555,6 +555,12 @@ class GAN(keras.Model):
         return logs
 
     # ------------------------------------------------------------------------ inference
+    @property
+    def sampler(self):
+        """The network to draw samples with: what `generate()`, the sample grids, evaluation and
+        export use. `self.generator` is the network being trained."""
+        return self.generator
+
     def to_unit_range(self, samples):
         """Maps generator outputs from `output_range` to [0, 1] (identity for 2-D data), in
         float32 whatever the compute dtype."""
@@ -570,5 +576,5 @@ class GAN(keras.Model):
         chunks = []
         for start in range(0, n, batch_size):
             latent = self.sample_latent(min(batch_size, n - start), seed=seed_generator)
-            chunks.append(self.to_unit_range(self.generator(latent, training=False)))
+            chunks.append(self.to_unit_range(self.sampler(latent, training=False)))
         return np.concatenate([np.asarray(c) for c in chunks], axis=0)

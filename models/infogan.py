@@ -383,7 +383,7 @@ class InfoGAN(GAN):
                 None if categorical is None else categorical[start:stop],
                 None if continuous is None else continuous[start:stop],
             )
-            chunks.append(self.to_unit_range(self.generator(latent, training=False)))
+            chunks.append(self.to_unit_range(self.sampler(latent, training=False)))
         return np.concatenate([np.asarray(c) for c in chunks], axis=0)
 
     def traversal_samples(self, seed=0, code=0, steps=10, categorical_code=0, limit=2.0):
@@ -417,7 +417,7 @@ class InfoGAN(GAN):
         continuous = np.zeros((rows * steps, self.continuous_dims))
         continuous[:, code] = np.tile(np.linspace(-limit, limit, steps), rows)
         latent = self.with_codes(latent, categorical, continuous)
-        samples = np.asarray(self.to_unit_range(self.generator(latent, training=False)))
+        samples = np.asarray(self.to_unit_range(self.sampler(latent, training=False)))
         return samples.reshape(rows, steps, *samples.shape[1:])
 
     def traversal(self, seed=0, code=0, steps=10, categorical_code=0, limit=2.0):

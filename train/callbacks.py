@@ -40,7 +40,7 @@ class SampleGrid(keras.callbacks.Callback):
         self._writer = tf.summary.create_file_writer(os.path.join(self.logdir, "images"))
 
     def picture(self):
-        samples = self.model.to_unit_range(self.model.generator(self._latent, training=False))
+        samples = self.model.to_unit_range(self.model.sampler(self._latent, training=False))
         samples = np.asarray(samples)
         if samples.ndim == 2:
             return images.scatter_image(samples, self.reference)

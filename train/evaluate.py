@@ -155,7 +155,7 @@ def feature_extractor(config, dataset):
 
 def generated_images(model, latent):
     """The generator's images in [0, 1] for a batch of latent vectors."""
-    return np.asarray(model.to_unit_range(model.generator(latent, training=False)))
+    return np.asarray(model.to_unit_range(model.sampler(latent, training=False)))
 
 
 # --------------------------------------------------------------------------------------------
