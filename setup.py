@@ -2,6 +2,8 @@
 
 from setuptools import setup
 
+EXPORT = ["tf2onnx>=1.17", "onnx>=1.17", "onnxruntime>=1.20"]
+
 setup(
     name="gan-zoo",
     version="0.1.0",
@@ -21,5 +23,9 @@ setup(
         "numpy",
         "scipy",
     ],
-    extras_require={"test": ["pytest>=7", "ruff"]},
+    extras_require={
+        # python -m zoo.export --format onnx: Keras converts with tf2onnx; onnxruntime runs the file.
+        "export": EXPORT,
+        "test": ["pytest>=7", "ruff", *EXPORT],
+    },
 )
