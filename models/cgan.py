@@ -251,13 +251,14 @@ class CGAN(GAN):
         """
         labels = self.class_labels(labels, n)
         seed_generator = self.seed_generator if seed is None else keras.random.SeedGenerator(seed)
+        sampler = self.sampler
         chunks = []
         for start in range(0, n, batch_size):
             stop = min(n, start + batch_size)
             noise, drawn = self.sample_latent(stop - start, seed=seed_generator)
             if labels is not None:
                 drawn = keras.ops.convert_to_tensor(labels[start:stop])
-            chunks.append(self.to_unit_range(self.sampler([noise, drawn], training=False)))
+            chunks.append(self.to_unit_range(sampler([noise, drawn], training=False)))
         return np.concatenate([np.asarray(c) for c in chunks], axis=0)
 
     # ------------------------------------------------------------------------ config

@@ -58,7 +58,7 @@ import tensorflow as tf
 from losses import gan as gan_losses
 from models import options as declared
 from models.errors import GanZooError
-from models.options import INT, RANGE, STR, Option
+from models.options import FLOAT, INT, RANGE, STR, Option
 
 LATENT_DISTRIBUTIONS = ("uniform", "normal")
 UPDATES = ("alternating", "simultaneous")
@@ -161,6 +161,8 @@ class GAN(keras.Model):
         update: `"alternating"` (discriminator step(s), then a generator step on fresh noise) or
             `"simultaneous"` (both players' gradients from one tape on one batch, taken at the
             same parameters and applied together; needs d_steps=1).
+        ema_decay: keep an exponential moving average of the generator's weights, with this decay
+            (e.g. 0.999), and draw samples with it (see `sampler`); None: no average.
     """
 
     metric_names = ("d_loss", "g_loss", "d_real", "d_fake")
@@ -193,6 +195,9 @@ class GAN(keras.Model):
         Option("update", STR, "alternating",
                "alternating (discriminator step(s), then a generator step) or simultaneous "
                "(both players' gradients from one tape; needs d_steps=1)", choices=UPDATES),
+        Option("ema_decay", FLOAT, None,
+               "decay of a moving average of G's weights that samples are drawn with, e.g. 0.999 "
+               "(none: no average)", minimum=0, maximum=1, exclusive_maximum=True, optional=True),
     )
 
     def __init__(
@@ -207,6 +212,7 @@ class GAN(keras.Model):
         output_range=(-1.0, 1.0),
         seed=None,
         update="alternating",
+        ema_decay=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -233,6 +239,8 @@ class GAN(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
         self.d_optimizer = None
         self.g_optimizer = None
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.ema_weights = self._make_ema_weights() if self.ema_decay is not None else []
         self.built = True
 
     # ----------------------------------------------------------------- hooks for families
@@ -414,6 +422,7 @@ class GAN(keras.Model):
             "output_range": self.output_range,
             "seed": self.seed,
             "update": self.update,
+            "ema_decay": self.ema_decay,
             # The dtype policy the networks compute in (mixed_bfloat16, ...): a loaded model
             # computes as the saved one did, whatever the global policy at load time.
             "precision": self.generator.dtype_policy.name,
@@ -509,6 +518,7 @@ class GAN(keras.Model):
             scaled = self.g_optimizer.scale_loss(self._scale_for_replicas(g_loss))
         variables = self.generator_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        self._update_ema()
         self._track(logs)
 
     def _simultaneous_update(self, real):
@@ -527,6 +537,7 @@ class GAN(keras.Model):
         self.d_optimizer.apply_gradients(zip(d_gradients, d_variables))
         self.after_discriminator_step()
         self.g_optimizer.apply_gradients(zip(g_gradients, g_variables))
+        self._update_ema()
         self._track(logs)
 
     def discriminator_phase(self, real, slices):
@@ -554,12 +565,57 @@ class GAN(keras.Model):
             logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
         return logs
 
+    # ------------------------------------------------------- moving average of G's weights
+    # With `ema_decay` set, the GAN holds a shadow of every trainable weight of the generator,
+    # updated after each generator step (see `_update_ema`). The shadows are the GAN's own
+    # weights, so checkpoints, `.weights.h5` and `.keras` files carry them, and a resumed run
+    # continues the same average. Under a distribution strategy every replica computes the same
+    # update from the same (synchronized) generator weights; the first replica's is kept.
+    def _make_ema_weights(self):
+        shadows = []
+        for i, weight in enumerate(self.generator.trainable_variables):
+            shadow = self.add_weight(shape=weight.shape, initializer="zeros", dtype=weight.dtype,
+                                     trainable=False, autocast=False,
+                                     aggregation="only_first_replica", name=f"ema_{i}")
+            shadow.assign(weight)
+            shadows.append(shadow)
+        return shadows
+
+    def ema_decay_now(self):
+        """The decay of the next update: `ema_decay`, lowered early in training to
+        (1 + t) / (10 + t) after t generator steps, so that the average forgets the random
+        initial weights within a short run (the warm-up of `tf.train.ExponentialMovingAverage`'s
+        `num_updates`)."""
+        step = tf.cast(self.g_optimizer.iterations, tf.float32)
+        return tf.minimum(tf.constant(self.ema_decay, tf.float32), (1.0 + step) / (10.0 + step))
+
+    def _update_ema(self):
+        if self.ema_decay is None:
+            return
+        decay = self.ema_decay_now()
+        for shadow, weight in zip(self.ema_weights, self.generator.trainable_variables):
+            shadow.assign_sub((1.0 - decay) * (shadow.value - tf.cast(weight.value, shadow.dtype)))
+
     # ------------------------------------------------------------------------ inference
     @property
     def sampler(self):
         """The network to draw samples with: what `generate()`, the sample grids, evaluation and
-        export use. `self.generator` is the network being trained."""
-        return self.generator
+        export use. `self.generator` is the network being trained; with `ema_decay` set, the
+        sampler is a copy of it holding the moving average of its trainable weights (and its
+        current batch-norm statistics), refreshed at every access."""
+        if self.ema_decay is None:
+            return self.generator
+        network = self.__dict__.get("_ema_network")
+        if network is None:
+            with dtype_policy(self.generator.dtype_policy.name):
+                network = keras.models.clone_model(self.generator)
+            # Kept out of Keras' tracking: the copy is not part of the model's saved state.
+            object.__setattr__(self, "_ema_network", network)
+        for target, shadow in zip(network.trainable_variables, self.ema_weights):
+            target.assign(shadow)
+        for target, source in zip(network.non_trainable_variables, self.generator.non_trainable_variables):
+            target.assign(source)
+        return network
 
     def to_unit_range(self, samples):
         """Maps generator outputs from `output_range` to [0, 1] (identity for 2-D data), in
@@ -573,8 +629,9 @@ class GAN(keras.Model):
     def generate(self, n, seed=None, batch_size=500):
         """`n` samples as a numpy array; images in [0, 1]. The same `seed` gives the same samples."""
         seed_generator = self.seed_generator if seed is None else keras.random.SeedGenerator(seed)
+        sampler = self.sampler
         chunks = []
         for start in range(0, n, batch_size):
             latent = self.sample_latent(min(batch_size, n - start), seed=seed_generator)
-            chunks.append(self.to_unit_range(self.sampler(latent, training=False)))
+            chunks.append(self.to_unit_range(sampler(latent, training=False)))
         return np.concatenate([np.asarray(c) for c in chunks], axis=0)

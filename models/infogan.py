@@ -374,6 +374,7 @@ class InfoGAN(GAN):
             categorical = self._broadcast_codes(categorical, n, len(self.categorical_dims), "categorical")
         if continuous is not None:
             continuous = self._broadcast_codes(continuous, n, self.continuous_dims, "continuous")
+        sampler = self.sampler
         chunks = []
         for start in range(0, n, batch_size):
             stop = min(n, start + batch_size)
@@ -383,7 +384,7 @@ class InfoGAN(GAN):
                 None if categorical is None else categorical[start:stop],
                 None if continuous is None else continuous[start:stop],
             )
-            chunks.append(self.to_unit_range(self.sampler(latent, training=False)))
+            chunks.append(self.to_unit_range(sampler(latent, training=False)))
         return np.concatenate([np.asarray(c) for c in chunks], axis=0)
 
     def traversal_samples(self, seed=0, code=0, steps=10, categorical_code=0, limit=2.0):

@@ -116,6 +116,9 @@ SETTINGS = (
              "paper's).", minimum=1, maximum=1_000),
     _setting("generator_loss", str, None, "The objective: non_saturating (default), minimax or "
              "least_squares (LSGAN) for the logit families."),
+    _setting("ema_decay", float, None, "Keep a moving average of the generator's weights with "
+             "this decay (e.g. 0.999) and draw samples, grids and evaluations with it (default: "
+             "none)."),
     _setting("model_option", "options", None, "A model family's argument as key=value, "
              "repeatable, e.g. --model_option divergence=kl (--help lists each family's)."),
     _setting("d_learning_rate", float, None, "Discriminator learning rate (default: the paper's).",
@@ -221,7 +224,7 @@ def identity(record):
     settings with the family's defaults filled in, and every argument of the model's config
     (so `--model_option width=32` and a family default of 32 are the same run)."""
     fixed = {field_name(s) for s in SETTINGS if s.on_resume == FIXED}
-    fixed -= {"model_options", "image_size", "mixed_precision", "d_steps", "generator_loss"}
+    fixed -= {"model_options", "image_size", "mixed_precision", "d_steps", "generator_loss", "ema_decay"}
     out = {key: _jsonable(record.get(key)) for key in sorted(fixed)}
     out["precision"] = "mixed_float16" if record.get("mixed_precision") else record.get("precision", "float32")
     out["image_shape"] = _jsonable(record.get("image_shape"))

@@ -69,22 +69,23 @@ class TrainResult:
 
 
 # ------------------------------------------------------------------------------ settings
-def _parse_model_options(model, options):
+def _parse_model_options(model, options, prefix="--model_option "):
     from models import registry
 
-    parse = getattr(registry, "parse_options", None)
-    return options if parse is None else parse(model, options, prefix="--model_option ")
+    return registry.parse_options(model, options, prefix=prefix)
 
 
 def checked(config):
     """`config` with every setting validated and the family's options parsed (one GanZooError
     line for the first problem), before anything is written."""
-    for key in ("seed", "d_steps", "generator_loss", "image_shape"):
+    for key in ("seed", "d_steps", "generator_loss", "ema_decay", "image_shape"):
         if key in (config.model_options or {}):
             raise GanZooError("--model_option image_shape is set by the dataset: pass --image_size "
                               "to resize" if key == "image_shape" else
                               f"--model_option {key}=... repeats a flag of its own: pass --{key}")
     config = settings.validate(config, _parse_model_options)
+    if config.ema_decay is not None:  # its range is the model's declaration (0 <= decay < 1)
+        _parse_model_options(config.model, {"ema_decay": config.ema_decay}, prefix="--")
     family = models.family(config.model)
     if config.generator_loss is not None and config.generator_loss not in family.generator_losses:
         raise GanZooError(f"--generator_loss {config.generator_loss!r} is not one of {config.model}'s: "
@@ -187,6 +188,7 @@ def _record(config, logdir, image_shape, batch_size, replicas, model):
         "batch_size": batch_size,
         "d_steps": model.d_steps,
         "generator_loss": model.generator_loss,
+        "ema_decay": model.ema_decay,
         "replicas": replicas,
         "xla": bool(model.jit_compile),  # what jit_compile (None: the family's choice) gave
         "model_config": model.get_config(),
@@ -216,7 +218,7 @@ def _load_training_data(config, family, batch_size):
 def build(config, image_shape, jit_compile=None):
     """The compiled model of `config` for samples of `image_shape`."""
     overrides = {"seed": config.seed, **(config.model_options or {})}
-    for key in ("d_steps", "generator_loss"):
+    for key in ("d_steps", "generator_loss", "ema_decay"):
         if getattr(config, key) is not None:
             overrides[key] = getattr(config, key)
     model = models.get(config.model, image_shape=image_shape, **overrides)
