@@ -306,7 +306,8 @@ def check_out(out):
     if not os.path.isdir(parent):
         raise GanZooError(f"the folder of --out ({parent}) does not exist: create it first")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise GanZooError(f"cannot write in {parent} (permission denied): pass an --out in a folder of yours")
+        raise GanZooError(f"cannot write in {parent} (permission denied or read-only): pass an --out in a "
+                          "folder you can write")
     return path
 
 
