@@ -177,17 +177,35 @@ def describe_inputs(model, sampler):
     return described
 
 
-def serving_model(model):
+def serving_model(model, float32=False):
     """One Keras functional model: the named inputs of `input_specs` -> `model.sampler` ->
     `model.to_unit_range`, float32 samples in [0, 1] (2-D points stay as they are), with a
-    dynamic batch dimension."""
+    dynamic batch dimension. `float32=True` runs a float32 copy of a mixed-precision sampler."""
     import keras
 
     sampler = model.sampler  # its moving average when the model keeps one
+    if float32:
+        sampler = float32_copy(sampler)
     inputs = [keras.Input(shape, dtype=dtype, name=name) for name, shape, dtype in input_specs(model, sampler)]
     samples = sampler(inputs if len(inputs) > 1 else inputs[0], training=False)
     samples = keras.layers.Lambda(model.to_unit_range, name="to_unit_range")(samples)
     return keras.Model(inputs if len(inputs) > 1 else inputs[0], samples, name=f"{model.name}_sampler")
+
+
+def float32_copy(network):
+    """`network` itself when it computes in float32, else a copy of it that does, with the same
+    weights (a mixed-precision network keeps its weights in float32 already)."""
+    import keras
+
+    if network.dtype_policy.name == "float32":
+        return network
+
+    def in_float32(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(network, clone_function=in_float32)
+    copy.set_weights(network.get_weights())
+    return copy
 
 
 def _input_signature(network):
@@ -224,6 +242,7 @@ def signature(model, fmt, output_name, card=None, source=None):
 
     sampler = model.sampler
     shape = [None, *(int(d) for d in sampler.output_shape[1:])]
+    precision = sampler.dtype_policy.name  # mixed precision: ONNX and LiteRT get a float32 copy
     artifact = FORMATS[fmt][1]
     return {
         "format": fmt,
@@ -247,7 +266,9 @@ def signature(model, fmt, output_name, card=None, source=None):
         "model": {"name": model.name, "class": type(model).__name__,
                   "paper": getattr(type(model), "paper", None),
                   "latent_distribution": model.latent_distribution,
-                  "moving_average": getattr(model, "ema_decay", None)},
+                  "moving_average": getattr(model, "ema_decay", None),
+                  "precision": precision,
+                  "exported_precision": "float32" if fmt != "savedmodel" else precision},
         "source": source,
         "card": card,
         "versions": {"keras": keras.__version__, "tensorflow": _version("tensorflow"),
@@ -383,7 +404,9 @@ def export(model, out, fmt="savedmodel", card=None, source=None):
     temporary = _temporary_folder(path)
     keras_format, artifact, _, _ = FORMATS[fmt]
     try:
-        network = serving_model(model)
+        # ONNX and LiteRT files of a mixed-precision network fail in their runtimes (bfloat16
+        # MatMuls, TensorFlow-only casts): they get a float32 copy; a SavedModel runs as it is.
+        network = serving_model(model, float32=fmt != "savedmodel")
         os.mkdir(temporary)
         target = temporary if artifact is None else os.path.join(temporary, artifact)
         with warnings.catch_warnings():
