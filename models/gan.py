@@ -241,6 +241,7 @@ class GAN(keras.Model):
         self.g_optimizer = None
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.ema_weights = self._make_ema_weights() if self.ema_decay is not None else []
+        self.sample_with_ema = True  # False: `sampler` is the trained generator even with an average
         self.built = True
 
     # ----------------------------------------------------------------- hooks for families
@@ -602,8 +603,9 @@ class GAN(keras.Model):
         """The network to draw samples with: what `generate()`, the sample grids, evaluation and
         export use. `self.generator` is the network being trained; with `ema_decay` set, the
         sampler is a copy of it holding the moving average of its trainable weights (and its
-        current batch-norm statistics), refreshed at every access."""
-        if self.ema_decay is None:
+        current batch-norm statistics), refreshed at every access, unless `sample_with_ema` is
+        set to False."""
+        if self.ema_decay is None or not self.sample_with_ema:
             return self.generator
         network = self.__dict__.get("_ema_network")
         if network is None:

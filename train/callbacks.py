@@ -76,6 +76,55 @@ class TensorBoard(keras.callbacks.TensorBoard):
             writer.flush()
 
 
+class StepScalars(keras.callbacks.Callback):
+    """Every `every` generator steps, the mean of each tracked value over those steps, to
+    TensorBoard (run `train`, tags `steps/<name>`, e.g. `steps/d_loss`, `steps/d_real`, and the
+    family's own values such as WGAN's `steps/wasserstein` or InfoGAN's mutual-information bound),
+    at the step of the generator updates done so far; the epoch scalars stay as they are.
+
+    The values are exact window means, read from the trackers' running totals and counts (Keras
+    resets them at each epoch's start), so they count every discriminator update of a step and
+    need no extra work in the train step; a window that crosses an epoch's start covers the
+    steps since that start.
+    """
+
+    def __init__(self, logdir, every):
+        super().__init__()
+        self.logdir = logdir
+        self.every = every
+        self._writer = None
+        self._step = 0
+        self._last = {}
+
+    def on_train_begin(self, logs=None):
+        self._writer = tf.summary.create_file_writer(os.path.join(self.logdir, "train"))
+        self._step = int(self.model.g_optimizer.iterations.numpy())  # a resumed run goes on
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._last = {}  # the trackers start again from zero
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self._step % self.every:
+            return
+        with self._writer.as_default():
+            for name, tracker in self.model.trackers.items():
+                total, count = float(tracker.total.numpy()), float(tracker.count.numpy())
+                last_total, last_count = self._last.get(name, (0.0, 0.0))
+                if count > last_count:
+                    tf.summary.scalar(f"steps/{name}", (total - last_total) / (count - last_count),
+                                      step=self._step)
+                self._last[name] = (total, count)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._writer is not None:
+            self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+
+
 class EvaluateEvery(keras.callbacks.Callback):
     """Measures the generator every `every` epochs and logs it to TensorBoard (run `eval`).
 

@@ -153,6 +153,10 @@ SETTINGS = (
              f"or rollback to the newest finite checkpoint with halved learning rates (at most "
              f"{MAX_ROLLBACKS} times).", on_resume=MAY_CHANGE, choices=ON_DIVERGENCE,
              in_command=False),
+    _setting("log_every_steps", int, 20, "Log the mean of the losses and each tracked value over "
+             "every N generator steps to TensorBoard (tags steps/...), besides the epoch means "
+             "(0: epoch means only).", on_resume=MAY_CHANGE, minimum=0, maximum=100_000_000,
+             in_command=False),
     _setting("eval_every", int, None, "Log FCD (mode coverage for 2-D data) to TensorBoard every N "
              "epochs.", on_resume=MAY_CHANGE, minimum=1, in_command=False),
 )

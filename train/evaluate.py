@@ -76,6 +76,7 @@ class EvalConfig:
     figures: bool = True
     kid_subsets: int = 100
     arithmetic_classes: tuple = (0, 1, 2)
+    raw_weights: bool = False  # a model with a moving average: measure its trained weights instead
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,6 +387,7 @@ def evaluate(config: EvalConfig, model=None, record=None, progress=None):
     keras.utils.set_random_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     sample_shape = tuple(model.generator.output_shape[1:])
+    model.sample_with_ema = not config.raw_weights
     report = {
         "run": {"logdir": config.logdir, "preset": config.preset, "model": record["model"],
                 "dataset": dataset, "epochs": record.get("epochs")},
@@ -396,6 +398,13 @@ def evaluate(config: EvalConfig, model=None, record=None, progress=None):
         "figures": {},
         "notes": [],
     }
+    if model.ema_decay is not None:
+        report["weights"] = "raw" if config.raw_weights else "ema"
+        report["notes"].append(
+            f"samples drawn with the generator's trained weights, not their moving average (decay "
+            f"{model.ema_decay})" if config.raw_weights else
+            f"samples drawn with the moving average of the generator's weights (decay {model.ema_decay}); "
+            "--raw_weights measures the trained weights")
     figures = {}
     stage = _Stages(2 if len(sample_shape) == 1 else 7 if config.parzen else 6, progress)
 
@@ -577,6 +586,8 @@ def define_flags(flag_values=None):
     flags.DEFINE_boolean("parzen", defaults.parzen, "Compute the Parzen-window log-likelihood.", flag_values=fv)
     flags.DEFINE_boolean("figures", defaults.figures,
                          "Write the nearest-neighbour, interpolation and arithmetic figures.", flag_values=fv)
+    flags.DEFINE_boolean("raw_weights", defaults.raw_weights, "For a model trained with --ema_decay: "
+                         "measure its trained weights, not their moving average.", flag_values=fv)
     flags.DEFINE_integer("kid_subsets", defaults.kid_subsets, "Random subsets KID averages over.", flag_values=fv)
     flags.DEFINE_list("arithmetic_classes", ["0", "1", "2"], "Classes a,b,c of the arithmetic figure (a - b + c).",
                       flag_values=fv)
@@ -593,7 +604,8 @@ def config_from_flags(fv):
     return EvalConfig(logdir=fv.logdir, preset=fv.preset, n=fv.n, seed=fv.seed, output_dir=fv.output_dir,
                       data_dir=fv.data_dir, classifier=fv.classifier, inception=fv.inception,
                       inception_weights=fv.inception_weights, parzen=fv.parzen, figures=fv.figures,
-                      kid_subsets=fv.kid_subsets, arithmetic_classes=classes)
+                      kid_subsets=fv.kid_subsets, arithmetic_classes=classes,
+                      raw_weights=fv.raw_weights)
 
 
 def main(argv, flag_values=None):

@@ -38,7 +38,7 @@ from models.errors import GanZooError
 from models.gan import dtype_policy
 from train import config as settings
 from train import data, distribute
-from train.callbacks import EvaluateEvery, RunProgress, SampleGrid, TensorBoard
+from train.callbacks import EvaluateEvery, RunProgress, SampleGrid, StepScalars, TensorBoard
 from train.config import MAX_ROLLBACKS, TrainConfig  # noqa: F401 -- the public names
 from train.images import write_png
 from train.runstate import (
@@ -325,6 +325,7 @@ def _train(config, strategy, logdir, stop, announce):
         # Per-epoch scalars: with an integer update_freq, Keras records its epoch summaries
         # only when the step count happens to be a multiple of it.
         TensorBoard(logdir, write_graph=False, update_freq="epoch"),
+        *([StepScalars(logdir, config.log_every_steps)] if config.log_every_steps else []),
         sample_grid,
         *model.training_callbacks(logdir),
         *EvaluateEvery.for_run(config.eval_every, logdir, config.dataset, config.data_dir, config.seed),
