@@ -303,3 +303,17 @@ def test_divergence_stops_before_the_checkpoint_is_touched(fashion_dir, tmp_path
     assert resumed.epochs_run == 1 and int(resumed.model.g_optimizer.iterations) == 6
     assert float(resumed.model.d_optimizer.learning_rate) == pytest.approx(1e-4)
     assert all(np.isfinite(v[0]) for v in resumed.history.values())
+
+
+def test_a_time_limit_ends_the_run_at_an_epoch_end_and_writes_its_files(fashion_dir, tmp_path):
+    lines = []
+    # The first epoch (tracing included) takes more than a second: the limit ends the run there.
+    result = train(tiny(tmp_path, epochs=4, steps_per_epoch=2, time_limit=1), announce=lines.append)
+    assert result.epochs_run == 1 and int(result.model.g_optimizer.iterations) == 2
+    assert any(line.startswith("time limit: stopped after epoch 1 (") for line in lines), lines
+    for name in ("final.weights.h5", "model.keras", "samples.png"):
+        assert (tmp_path / name).is_file(), name
+    assert newest_checkpoint(tmp_path).record["epoch"] == 1
+    # Without the limit the same command trains on from there.
+    again = train(tiny(tmp_path, epochs=2, steps_per_epoch=2))
+    assert again.epochs_run == 1 and int(again.model.g_optimizer.iterations) == 4

@@ -4,6 +4,7 @@ before it can reach a checkpoint. A family's own figures (InfoGAN's code travers
 callbacks, from `GAN.training_callbacks(logdir)`."""
 
 import os
+import time
 
 import keras
 import numpy as np
@@ -123,6 +124,31 @@ class StepScalars(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.close()
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Ends training at the end of the first epoch that ends `seconds` or more after training
+    started in this process (`--time_limit`); `announce(line)` says so. The epoch's checkpoint
+    and files are written as at any epoch's end."""
+
+    def __init__(self, seconds, announce=None):
+        super().__init__()
+        self.seconds = seconds
+        self.announce = announce or (lambda line: None)
+        self.started = None
+        self.stopped_after = None  # the epochs completed when the limit stopped training
+
+    def on_train_begin(self, logs=None):
+        if self.started is None:  # the first fit of the run (a resumed epoch takes two)
+            self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed = time.monotonic() - self.started
+        if elapsed >= self.seconds and self.stopped_after is None:
+            self.stopped_after = epoch + 1
+            self.model.stop_training = True
+            self.announce(f"time limit: stopped after epoch {epoch + 1} ({elapsed:.0f} s of training, "
+                          f"--time_limit {self.seconds})")
 
 
 class EvaluateEvery(keras.callbacks.Callback):

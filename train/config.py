@@ -157,6 +157,9 @@ SETTINGS = (
              "every N generator steps to TensorBoard (tags steps/...), besides the epoch means "
              "(0: epoch means only).", on_resume=MAY_CHANGE, minimum=0, maximum=100_000_000,
              in_command=False),
+    _setting("time_limit", int, None, "Stop at the end of the first epoch that ends after this "
+             "many seconds of training in this process, and write the final files (default: no "
+             "limit).", on_resume=MAY_CHANGE, minimum=1, maximum=100_000_000, in_command=False),
     _setting("eval_every", int, None, "Log FCD (mode coverage for 2-D data) to TensorBoard every N "
              "epochs.", on_resume=MAY_CHANGE, minimum=1, in_command=False),
 )

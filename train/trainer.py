@@ -38,7 +38,7 @@ from models.errors import GanZooError
 from models.gan import dtype_policy
 from train import config as settings
 from train import data, distribute
-from train.callbacks import EvaluateEvery, RunProgress, SampleGrid, StepScalars, TensorBoard
+from train.callbacks import EvaluateEvery, RunProgress, SampleGrid, StepScalars, TensorBoard, TimeLimit
 from train.config import MAX_ROLLBACKS, TrainConfig  # noqa: F401 -- the public names
 from train.images import write_png
 from train.runstate import (
@@ -331,6 +331,7 @@ def _train(config, strategy, logdir, stop, announce):
         *EvaluateEvery.for_run(config.eval_every, logdir, config.dataset, config.data_dir, config.seed),
         # Last: an epoch counts as done in the checkpoint once its grids and scalars are written.
         checkpoint,
+        *([TimeLimit(config.time_limit, announce)] if config.time_limit else []),
     ]
     if stop.requested:
         raise interrupted(stop, "before training started; nothing was trained")
