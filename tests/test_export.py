@@ -364,9 +364,11 @@ def test_an_empty_out_folder_is_filled(small_models, tmp_path):
     assert listing(tmp_path) == ["out", "out/generator.tflite", "out/signature.json"]
 
 
-def failing_export(error):
-    """A Keras export that writes part of the artifact, then fails with `error`."""
+def failing_export(error, seen):
+    """A Keras export that writes part of the artifact, then fails with `error`; `seen` gets
+    the path it was given."""
     def fail(self, filepath, format="tf_saved_model", **kwargs):
+        seen.append(filepath)
         os.makedirs(os.path.join(filepath, "variables") if format == "tf_saved_model"
                     else os.path.dirname(filepath), exist_ok=True)
         with open(filepath + ("/saved_model.pb" if format == "tf_saved_model" else ""), "wb") as f:
@@ -384,12 +386,18 @@ def failing_export(error):
 def test_a_failed_conversion_leaves_nothing(small_models, tmp_path, monkeypatch, fmt, error, message):
     import keras
 
-    monkeypatch.setattr(keras.Model, "export", failing_export(error))
+    seen = []
+    monkeypatch.setattr(keras.Model, "export", failing_export(error, seen))
     monkeypatch.setattr(zoo, "load", lambda name, compile=True: small_models["dcgan"])
     out = tmp_path / "out"
     got = run_main(export, "--preset", "dcgan_fashion_mnist", "--format", fmt, "--out", str(out))
     assert got == message.format(out=out)
     assert listing(tmp_path) == []
+    # the conversion wrote into a temporary sibling, never into --out itself
+    (written,) = seen
+    assert pathlib.Path(written).parent.name.startswith(export.TEMPORARY_PREFIX) or \
+        pathlib.Path(written).name.startswith(export.TEMPORARY_PREFIX)
+    assert not str(written).startswith(str(out))
 
 
 def test_a_failure_after_the_artifact_leaves_nothing(small_models, tmp_path, monkeypatch):
