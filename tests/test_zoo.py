@@ -288,3 +288,31 @@ def test_presets_are_measured_by_zoo_evaluate(published, tmp_path):
     message = run_main(evaluate, "--preset", "tiny_dcgan")
     assert message.startswith("error: zoo presets are measured by python -m zoo.evaluate --preset tiny_dcgan")
     assert "\n" not in message
+
+
+def test_remeasure_adds_missing_metrics_only_when_the_recorded_ones_reproduce(published, tmp_path):
+    path = pathlib.Path(zoo.PRESET_DIR) / "tiny_dcgan.json"
+    original = json.loads(path.read_text())
+    try:
+        older = json.loads(path.read_text())  # a record from before precision and recall existed
+        for metric in ("precision", "recall"):
+            del older["metrics"][metric]
+        path.write_text(json.dumps(older))
+        assert publish.remeasure("tiny_dcgan", output_dir=str(tmp_path / "a")) == ["precision", "recall"]
+        again = json.loads(path.read_text())
+        assert again["metrics"] == original["metrics"]  # the same N and seed give the same figures
+        assert {k: v for k, v in again.items() if k != "metrics"} == {
+            k: v for k, v in original.items() if k != "metrics"}
+        assert publish.remeasure("tiny_dcgan", output_dir=str(tmp_path / "b")) == []
+        # A recorded figure that does not reproduce: one line, nothing written.
+        tampered = json.loads(path.read_text())
+        tampered["metrics"]["fcd"]["value"] *= 1.01
+        del tampered["metrics"]["coverage"]
+        path.write_text(json.dumps(tampered))
+        before = path.read_bytes()
+        with pytest.raises(GanZooError, match="preset tiny_dcgan no longer reproduces its fcd"):
+            publish.remeasure("tiny_dcgan", output_dir=str(tmp_path / "c"))
+        assert path.read_bytes() == before
+    finally:
+        path.write_text(json.dumps(original))
+        zoo.PRESETS["tiny_dcgan"] = original

@@ -99,6 +99,19 @@ def _check_record(entry, source, stem=None):
         raise GanZooError(f"{source}: {field} {wrong}: correct the record or remove it")
 
 
+def read_record(path):
+    """The checked preset record in the file `path` (named <preset>.json), or one GanZooError."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            entry = json.load(f)
+    except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8
+        reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise GanZooError(f"preset file {path}: the record is not readable JSON ({reason}): "
+                          "correct the record or remove it") from None
+    _check_record(entry, f"preset file {path}", os.path.basename(path)[: -len(".json")])
+    return entry
+
+
 def _read_presets(folder=PRESET_DIR, refused=None):
     """{name: record} of the valid records in `folder`; every other .json file is skipped with a
     warning, its one-line reason stored in `refused` under its name."""
@@ -111,14 +124,7 @@ def _read_presets(folder=PRESET_DIR, refused=None):
         path = os.path.join(folder, file)
         stem = file[: -len(".json")]
         try:
-            try:
-                with open(path, encoding="utf-8") as f:
-                    entry = json.load(f)
-            except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8
-                reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
-                raise GanZooError(f"preset file {path}: the record is not readable JSON ({reason}): "
-                                  "correct the record or remove it") from None
-            _check_record(entry, f"preset file {path}", stem)
+            entry = read_record(path)
         except GanZooError as e:
             if refused is not None:
                 refused[stem] = str(e)

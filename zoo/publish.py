@@ -12,6 +12,11 @@ writes, each file atomically:
 then measures the preset as users will load it: `zoo.evaluate` on N = 10,000 samples, seed 0,
 whose figures (next to the real-data floor) go into the JSON. `--url` records where the weights
 file will be published; `zoo.load` fetches it from there when the repository copy is absent.
+
+    python -m zoo.publish --remeasure dcgan_fashion_mnist,wgan_fashion_mnist
+
+measures published presets again and adds the metrics their records lack (the ones they hold
+must reproduce first), e.g. after the zoo learnt a new metric.
 """
 
 import datetime
@@ -34,6 +39,8 @@ def define_flags(flag_values=None):
     flags.DEFINE_string("url", None, "Where the weights file is published, if anywhere.", flag_values=fv)
     flags.DEFINE_string("note", None, "A sentence for the model card.", flag_values=fv)
     flags.DEFINE_integer("n", 10_000, "Samples for the evaluation.", flag_values=fv)
+    flags.DEFINE_list("remeasure", None, "Presets to measure again, adding the metrics their records lack "
+                      "(the recorded ones must reproduce); instead of --logdir/--name.", flag_values=fv)
 
 GRID = (4, 8)  # rows, columns of the README's sample grid
 _PRECISION = "float16"
@@ -174,6 +181,43 @@ def publish(logdir, name, command=None, wall_time_s=None, url=None, note=None, n
     return entry
 
 
+def remeasure(name, progress=None, output_dir=None):
+    """Measures the preset `name` again (N = 10,000, seed 0, as published) and adds the metrics
+    its record lacks (e.g. ones the zoo learnt to measure after it was published); returns their
+    names. Every metric the record already holds must reproduce (rtol 1e-3), or nothing is written
+    and one GanZooError line names the first that moved."""
+    import math
+
+    import zoo
+    from models.saving import write_json_atomically
+    from train import evaluate
+    from zoo import evaluate as preset_evaluation
+
+    zoo.info(name)  # one line for an unknown preset
+    path = os.path.join(zoo.PRESET_DIR, f"{name}.json")
+    entry = zoo.PRESETS[name] = zoo.read_record(path)  # the file as it is now
+    recorded = entry.get("metrics") or {}
+    evaluation = entry.get("evaluation") or {}
+    report = preset_evaluation.evaluate(evaluate.EvalConfig(
+        preset=name, n=evaluation.get("n", 10_000), seed=evaluation.get("seed", 0), figures=False,
+        parzen="parzen_log_likelihood" in recorded,
+        output_dir=output_dir or os.path.join("evaluation", name)), progress=progress)
+    measured = _metric_summary(report)
+    for metric, old in recorded.items():
+        new = measured.get(metric)
+        if new is None or "value" not in old:
+            continue
+        if not math.isclose(new["value"], old["value"], rel_tol=1e-3, abs_tol=1e-9):
+            raise GanZooError(f"preset {name} no longer reproduces its {metric} ({new['value']:.6g} measured, "
+                              f"{old['value']:.6g} recorded): find what changed before adding metrics")
+    added = sorted(set(measured) - set(recorded))
+    if added:
+        entry = evaluate._json_safe({**entry, "metrics": {**recorded, **{m: measured[m] for m in added}}})
+        write_json_atomically(path, entry)
+        zoo.PRESETS[name] = entry
+    return added
+
+
 def _version(package):
     from importlib.metadata import PackageNotFoundError, version
 
@@ -185,6 +229,12 @@ def _version(package):
 
 def main(argv, flag_values=None):
     fv = flags.FLAGS if flag_values is None else flag_values
+    if fv.remeasure:
+        for name in fv.remeasure:
+            print(f"GAN Zoo: measuring preset {name} again", flush=True)
+            added = remeasure(name, progress=lambda line: print(line, flush=True))
+            print(f"{name}: recorded metrics reproduce; added {', '.join(added) or 'nothing'}", flush=True)
+        return
     if not fv.logdir or not fv.name:
         raise GanZooError("pass --logdir (a finished training run) and --name (the preset's name)")
     print(f"GAN Zoo: publishing {fv.logdir} as preset {fv.name} (weights, sample grid, then an "
