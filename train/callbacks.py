@@ -1,7 +1,8 @@
 """Callbacks of the trainer: sample grids from fixed noise, written every epoch to TensorBoard
-(as an image summary) and to PNG files; and a guard that stops training at the first NaN or Inf
-before it can reach a checkpoint. A family's own figures (InfoGAN's code traversal) are its own
-callbacks, from `GAN.training_callbacks(logdir)`."""
+(as an image summary) and to PNG files; the epoch scalars and the means of every N steps; the
+time limit; the evaluation every N epochs; and the run's progress bar. (The guard against NaN
+and the checkpoints are in train/runstate.py; a family's own figures, such as InfoGAN's code
+traversal, are its own callbacks, from `GAN.training_callbacks(logdir)`.)"""
 
 import os
 import time
