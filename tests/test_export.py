@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import warnings
@@ -354,6 +355,17 @@ def test_the_command_line_ends_with_one_line_and_status_1(tmp_path):
     assert done.stderr.strip().splitlines()[-1] == ("error: unknown --format 'tflite2': pass one of savedmodel, "
                                                     "onnx, litert")
     assert os.listdir(tmp_path) == []
+
+
+def test_the_command_line_says_what_it_wrote_and_nothing_else(tmp_path):
+    out = tmp_path / "dcgan"
+    done = subprocess.run([sys.executable, "-m", "zoo.export", "--preset", "dcgan_fashion_mnist", "--format",
+                           "savedmodel", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [
+        f"GAN Zoo: exporting the generator of preset dcgan_fashion_mnist as savedmodel into {out}",
+        f"wrote {out} and {out}/signature.json (how to draw its inputs)"]
+    assert not re.search(r"^I\d{4} ", done.stderr, re.MULTILINE), done.stderr  # converters' progress notes
 
 
 # -------------------------------------------------------------------- nothing half-written

@@ -23,7 +23,9 @@ dataset, paper, training, recorded metrics). The conversion itself is Keras' `Mo
 ONNX needs `tf2onnx` and `onnx` (`pip install 'gan-zoo[export]'`), LiteRT only TensorFlow.
 """
 
+import contextlib
 import errno
+import logging
 import os
 import re
 import shutil
@@ -206,6 +208,43 @@ def float32_copy(network):
     copy = keras.models.clone_model(network, clone_function=in_float32)
     copy.set_weights(network.get_weights())
     return copy
+
+
+def _converter_options(fmt):
+    """Keras' options of the conversion to `fmt`."""
+    if fmt != "litert":
+        return {}
+    import tensorflow as tf
+
+    # LiteRT's built-in operators only: Keras' converter would otherwise fall back on TensorFlow
+    # ops, which the plain LiteRT runtime cannot run (the conversion fails instead).
+    return {"target_spec": {"supported_ops": {tf.lite.OpsSet.TFLITE_BUILTINS}}}
+
+
+@contextlib.contextmanager
+def _quiet_converters():
+    """TensorFlow's and tf2onnx's progress notes (INFO log lines) left out; warnings stay.
+
+    TensorFlow's SavedModel writer logs through absl, whose logger's level is reset while it
+    writes, so those lines are filtered at absl's handler instead."""
+    from absl import logging as absl_logging
+
+    loggers = [logging.getLogger(name) for name in ("tensorflow", "tf2onnx")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    handler = absl_logging.get_absl_handler()
+
+    def warnings_and_worse(record):
+        return record.levelno >= logging.WARNING
+
+    handler.addFilter(warnings_and_worse)
+    try:
+        yield
+    finally:
+        handler.removeFilter(warnings_and_worse)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _input_signature(network):
@@ -409,10 +448,11 @@ def export(model, out, fmt="savedmodel", card=None, source=None):
         network = serving_model(model, float32=fmt != "savedmodel")
         os.mkdir(temporary)
         target = temporary if artifact is None else os.path.join(temporary, artifact)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_converters():
             # Keras' tf2onnx patch tests for numpy's removed `np.object`, which warns.
             warnings.filterwarnings("ignore", message=r".*np\.object.*", category=FutureWarning)
-            network.export(target, format=keras_format, verbose=False, input_signature=_input_signature(network))
+            network.export(target, format=keras_format, verbose=False, input_signature=_input_signature(network),
+                           **_converter_options(fmt))
         names = [entry["name"] for entry in describe_inputs(model, model.sampler)]
         described = signature(model, fmt, _output_name(fmt, target, names), card, source)
         write_json_atomically(os.path.join(temporary, SIGNATURE_FILE), described)
