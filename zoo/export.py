@@ -457,9 +457,7 @@ def export(model, out, fmt="savedmodel", card=None, source=None):
         described = signature(model, fmt, _output_name(fmt, target, names), card, source)
         write_json_atomically(os.path.join(temporary, SIGNATURE_FILE), described)
         _fsync_tree(temporary)
-        if os.path.isdir(path):
-            os.rmdir(path)  # checked empty above; a folder filled meanwhile fails here
-        os.rename(temporary, path)
+        os.rename(temporary, path)  # replaces an empty folder; one filled meanwhile fails here
         _fsync(os.path.dirname(path))
     except GanZooError:
         raise
