@@ -246,6 +246,17 @@ def test_the_sampler_is_exported_not_the_generator_being_trained(tmp_path, monke
     assert np.max(np.abs(got - expected)) <= TOLERANCE["onnx"] < np.max(np.abs(got - trained))
 
 
+def test_a_moving_average_of_the_generator_is_what_is_exported(tmp_path):
+    model = models.get("cgan", image_shape=(28, 28, 1), seed=0, width=8, latent_dim=16, ema_decay=0.9)
+    spread_weights(model, 3)  # the generator moves; its average still holds the initial weights
+    _, signature = export.export(model, str(tmp_path / "out"), "onnx")
+    assert signature["model"]["moving_average"] == 0.9
+    feeds = draw_inputs(signature, 4, seed=0)
+    got = run_artifact("onnx", tmp_path / "out", signature, feeds)
+    trained = np.asarray(model.to_unit_range(model.generator([feeds["noise"], feeds["label"]], training=False)))
+    assert np.max(np.abs(got - keras_samples(model, feeds))) <= TOLERANCE["onnx"] < np.max(np.abs(got - trained))
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_mixed_precision_generator_is_exported_in_float32_where_runtimes_need_it(fmt, tmp_path):
     from models.gan import dtype_policy
