@@ -1,7 +1,7 @@
 """What every command line of the zoo does around its `main`: flags, and how it ends.
 
     python -m train.main | train.evaluate | train.benchmark | train.classifier
-    python -m zoo.sample | zoo.publish
+    python -m zoo.sample | zoo.publish | zoo.evaluate | zoo.export | zoo.compare
 
 `run(main, define_flags)` defines the command's flags, parses them with absl and calls
 `main(argv)`. A `GanZooError` ends the command with its one `error:` line and exit status 1;
