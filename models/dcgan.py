@@ -21,6 +21,7 @@ import keras
 
 from models.errors import GanZooError
 from models.gan import GAN
+from models.layers import batch_norm_class
 from models.options import BOOL, INT, Option, replace
 
 
@@ -52,9 +53,10 @@ def batch_norm(synchronized=True, name=None):
     """The batch norm of DCGAN's networks (momentum 0.9, epsilon 1e-5, gamma from N(1, 0.02)).
 
     Synchronized: under a multi-replica strategy the statistics are those of the global batch,
-    as on one device (on one device it is the ordinary batch norm).
+    as on one device (on one device it is the ordinary batch norm). Training mode runs
+    TensorFlow's fused batch-norm kernel (`models.layers.BatchNormalization`).
     """
-    return keras.layers.BatchNormalization(
+    return batch_norm_class()(
         momentum=0.9,
         epsilon=1e-5,
         gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),

@@ -79,3 +79,23 @@ def test_an_unknown_model_is_one_error_line_before_any_timing():
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith("error: unknown model 'stylegan'")
     assert "matmul ceiling" not in done.stdout
+
+
+def test_without_torch_the_comparison_is_skipped_in_one_line(monkeypatch):
+    real_find_spec = benchmark.importlib.util.find_spec
+    monkeypatch.setattr(benchmark.importlib.util, "find_spec",
+                        lambda name, *args: None if name == "torch" else real_find_spec(name, *args))
+    assert benchmark.versus_torch(None) is False
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (64, 64, 3)])
+def test_the_pytorch_reference_has_the_zoo_networks_parameter_counts(shape):
+    pytest.importorskip("torch", reason="torch is optional: the PyTorch comparison is skipped without it")
+    from train import torch_reference
+
+    model = benchmark.build("dcgan", shape, jit_compile=False)
+    step = torch_reference.Step(shape, batch_size=4)
+    for name in ("generator", "discriminator"):
+        assert step.parameters[name] == sum(int(np.prod(w.shape)) for w in getattr(model, name).trainable_weights)
+    d_loss, g_loss = step.step()
+    assert np.isfinite(float(d_loss)) and np.isfinite(float(g_loss))

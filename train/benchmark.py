@@ -21,6 +21,9 @@ Figures, for the model's own `train_step` on random data of the dataset's shape:
 - how images/s grows with the batch size and the image size.
 """
 
+import contextlib
+import importlib.util
+import math
 import os
 import statistics
 import time
@@ -32,6 +35,7 @@ from absl import flags
 import models
 from models.errors import GanZooError
 from models.gan import dtype_policy
+from models.layers import keras_batch_norm
 from train import data
 
 
@@ -45,6 +49,8 @@ def define_flags(flag_values=None):
     flags.DEFINE_boolean("quick", False, "Only the main figures (no batch / image-size sweeps).", flag_values=fv)
     flags.DEFINE_boolean("pipeline", False, "Measure the input pipeline alone.", flag_values=fv)
     flags.DEFINE_string("dataset", "fashion_mnist", "Dataset for --pipeline.", flag_values=fv)
+    flags.DEFINE_boolean("torch", None, "Compare the DCGAN step with PyTorch's (when torch is installed); by "
+                         "default with --model dcgan without --quick.", flag_values=fv)
 
 
 IMAGE_SHAPES = ((28, 28, 1), (32, 32, 3), (64, 64, 3))
@@ -69,6 +75,27 @@ def matmul_ceiling(dtype="float32", size=4096, repeats=5):
             matmul().numpy()
         best = max(best, 3 * 2 * size**3 / (time.perf_counter() - start) / 1e9)
     return best
+
+
+class MatmulRunner:
+    """The matmul ceiling as a configuration of `interleaved_rates`: each window is `repeats`
+    (size x size) matmuls in `dtype`, and reports GFLOP/s (not images/s), so that a step and
+    the ceiling it is compared with are measured under the same load."""
+
+    def __init__(self, dtype="float32", size=4096, repeats=3):
+        self.dtype, self.size, self.repeats = dtype, size, repeats
+
+    def warm_up(self, steps):
+        self.a = tf.cast(tf.random.normal((self.size, self.size)), self.dtype)
+        self.b = tf.cast(tf.random.normal((self.size, self.size)), self.dtype)
+        self.matmul = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(self.a, self.b), "float32")))
+        self.matmul().numpy()
+
+    def window(self, steps):
+        start = time.perf_counter()
+        for _ in range(self.repeats):
+            self.matmul().numpy()
+        return self.repeats * 2 * self.size**3 / (time.perf_counter() - start) / 1e9
 
 
 class PlainStep(keras.Model):
@@ -123,10 +150,11 @@ def has_plain_reference(model):
     )
 
 
-def build(name, image_shape, jit_compile, precision="float32", plain=False):
+def build(name, image_shape, jit_compile, precision="float32", plain=False, keras_bn=False):
     """The model to time: the family's own (compiled with its paper optimizers) or, with
-    `plain`, its networks inside `PlainStep`. None when `plain` has no meaning for it."""
-    with dtype_policy(precision):
+    `plain`, its networks inside `PlainStep`. None when `plain` has no meaning for it.
+    `keras_bn` builds the networks with Keras' batch-norm layer instead of the zoo's fused one."""
+    with dtype_policy(precision), (keras_batch_norm() if keras_bn else contextlib.nullcontext()):
         keras.utils.set_random_seed(0)
         model = models.get(name, image_shape=image_shape, seed=0)
         if plain:
@@ -188,8 +216,24 @@ def _window(model, dataset, images_per_step, steps):
     return steps * images_per_step / (stamps[-1] - stamps[0])
 
 
+class _KerasRunner:
+    """Timed windows of a Keras model's `fit` on one in-memory batch."""
+
+    def __init__(self, model, batch):
+        self.model, self.count = model, _count(batch)
+        self.dataset = tf.data.Dataset.from_tensors(batch).repeat()
+
+    def warm_up(self, steps):
+        self.model.fit(self.dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
+
+    def window(self, steps):
+        return _window(self.model, self.dataset, self.count, steps)
+
+
 def interleaved_rates(entries, steps, repeats, warmup=WARMUP_STEPS):
-    """{label: images/s of each window} for `entries` of (label, model, batch).
+    """{label: images/s of each window} for `entries` of (label, model, batch), or of
+    (label, runner, None) for a runner with `warm_up(steps)` and `window(steps)` -> images/s
+    (the PyTorch reference).
 
     Every model first runs `warmup` untimed steps (compilation included); then the timed
     windows take turns, one window per configuration in each of `repeats` rounds, so that the
@@ -197,13 +241,13 @@ def interleaved_rates(entries, steps, repeats, warmup=WARMUP_STEPS):
     """
     prepared = []
     for label, model, batch in entries:
-        dataset = tf.data.Dataset.from_tensors(batch).repeat()
-        model.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)
-        prepared.append((label, model, dataset, _count(batch)))
-    rates = {label: [] for label, *_ in prepared}
+        runner = model if batch is None else _KerasRunner(model, batch)
+        runner.warm_up(warmup)
+        prepared.append((label, runner))
+    rates = {label: [] for label, _ in prepared}
     for _ in range(repeats):
-        for label, model, dataset, count in prepared:
-            rates[label].append(_window(model, dataset, count, steps))
+        for label, runner in prepared:
+            rates[label].append(runner.window(steps))
     return rates
 
 
@@ -281,6 +325,75 @@ def report(name, ceilings, fv):
     return "\n".join(lines), flops, figures
 
 
+TORCH_SHAPES = ((28, 28, 1), (64, 64, 3))
+
+
+def versus_torch(fv, shapes=TORCH_SHAPES, out=print):
+    """DCGAN's zoo step against the same networks and step in PyTorch (train/torch_reference.py),
+    window by window in one run, in float32 and bfloat16; each image size's lines go to `out` as
+    they are measured. False when torch is not installed."""
+    if importlib.util.find_spec("torch") is None:
+        return False
+    # Idle OpenMP threads sleep instead of spinning: on a machine shared with other work,
+    # spinning threads that lose their core stall every parallel region (measured 2-4x slower).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+
+    from train import torch_reference
+
+    out(f"DCGAN vs PyTorch {torch.__version__} ({torch.get_num_threads()} threads), batch {fv.batch_size}")
+    for shape in shapes:
+        lines = []
+        side = "x".join(map(str, shape))
+        flops = flops_per_image("dcgan", shape, fv.batch_size)
+        entries, precisions = [], {}
+        for precision in ("float32", "mixed_bfloat16"):
+            for keras_bn in (False, True):
+                label = f"zoo {precision}" + (", Keras batch norm" if keras_bn else "")
+                model = build("dcgan", shape, False, precision, keras_bn=keras_bn)
+                entries.append((label, model, random_batch(model, fv.batch_size)))
+                precisions[label] = precision
+        # The ceilings, measured window by window with the steps (the start-up figure may have
+        # been taken under another load).
+        entries += [(f"matmul ceiling {dtype}", MatmulRunner(dtype), None) for dtype in ("float32", "bfloat16")]
+        counts = None
+        for variant in torch_reference.available_variants():
+            for bfloat16 in (False, True):
+                label = f"torch {variant} {'bfloat16' if bfloat16 else 'float32'}"
+                step = torch_reference.Step(shape, fv.batch_size, variant, bfloat16)
+                counts = step.parameters
+                entries.append((label, step, None))
+                precisions[label] = "mixed_bfloat16" if bfloat16 else "float32"
+        ours = {name: sum(math.prod(w.shape) for w in getattr(entries[0][1], name).trainable_weights)
+                for name in ("generator", "discriminator")}
+        lines.append(f"  {side}: {flops / 1e6:.1f} MFLOP per image; trainable parameters (zoo / torch): generator "
+                     f"{ours['generator']} / {counts['generator']}, discriminator {ours['discriminator']} / "
+                     f"{counts['discriminator']}")
+        # Windows of about the same duration at every size (20 steps at 28x28).
+        steps = max(3, round(fv.steps * 28 * 28 / (shape[0] * shape[1])))
+        rates = interleaved_rates(entries, steps, fv.repeats, warmup=3)
+        here = {dtype: _summary(rates.pop(f"matmul ceiling {dtype}"))[0] for dtype in ("float32", "bfloat16")}
+        lines.append(f"    matmul ceilings in these windows: float32 {here['float32']:.1f} GFLOP/s, "
+                     f"bfloat16 {here['bfloat16']:.1f} GFLOP/s")
+        medians = {label: _summary(r)[0] for label, r in rates.items()}
+        for label, r in rates.items():
+            median, low, high = _summary(r)
+            gflops = median * flops / 1e9
+            note = f"{100 * gflops / here['float32']:5.1f}% of the float32 ceiling"
+            if precisions[label] == "mixed_bfloat16":
+                note += f", {100 * gflops / here['bfloat16']:5.1f}% of the bfloat16 one"
+            lines.append(f"    {label:<38}: {median:7.0f} images/s ({low:.0f}..{high:.0f}), {note}")
+        for precision in ("float32", "mixed_bfloat16"):
+            torch_best = max((m, label) for label, m in medians.items()
+                             if label.startswith("torch") and precisions[label] == precision)
+            zoo = medians[f"zoo {precision}"]
+            keras_bn = medians[f"zoo {precision}, Keras batch norm"]
+            lines.append(f"    {precision}: zoo / best PyTorch ({torch_best[1]}) = {zoo / torch_best[0]:.2f}x; "
+                         f"fused / Keras batch norm = {zoo / keras_bn:.2f}x")
+        out("\n".join(lines))
+    return True
+
+
 def pipeline_rate(name, batch_size, batches=400):
     """Images per second the input pipeline delivers, with nothing else running."""
     dataset = data.load(name, batch_size=batch_size).repeat()
@@ -315,6 +428,9 @@ def main(argv, flag_values=None):
         text, flops, figures = report(name, ceilings, fv)
         print(text, flush=True)
         table.append((name, flops, figures))
+    if fv.torch or (fv.torch is None and "dcgan" in names and not fv.quick):
+        if not versus_torch(fv, out=lambda text: print(text, flush=True)):
+            print("DCGAN vs PyTorch: skipped, torch is not installed (pip install torch to compare)", flush=True)
     print("\n| model | MFLOP/image | plain step | XLA off | XLA on | bfloat16, XLA off | "
           "bfloat16, XLA on | XLA speed-up | default, % of float32 ceiling |")
     print("|---|---|---|---|---|---|---|---|---|")
