@@ -3,6 +3,7 @@
     python -m train.benchmark --model dcgan                 # the full report for one model
     python -m train.benchmark --model all --quick           # one line per zoo model (README table)
     python -m train.benchmark --pipeline --dataset fashion_mnist   # the input pipeline alone
+    python -m train.benchmark --model dcgan --quick --torch  # + DCGAN against PyTorch (if installed)
 
 Figures, for the model's own `train_step` on random data of the dataset's shape:
 
@@ -18,7 +19,10 @@ Figures, for the model's own `train_step` on random data of the dataset's shape:
 - the same with XLA off, in mixed bfloat16, and for a plain reference: the textbook step
   (Goodfellow et al. 2014, Algorithm 1 with one discriminator update and the non-saturating
   generator loss) written in the fewest lines, on the same networks, without XLA;
-- how images/s grows with the batch size and the image size.
+- how images/s grows with the batch size and the image size;
+- with `--torch` (the default for `--model dcgan` without `--quick`) and torch installed, the
+  DCGAN step against the same networks and step in PyTorch (train/torch_reference.py), at
+  28x28x1 and 64x64x3, window by window with the matmul ceilings.
 """
 
 import contextlib
@@ -335,7 +339,7 @@ def versus_torch(fv, shapes=TORCH_SHAPES, out=print):
     if importlib.util.find_spec("torch") is None:
         return False
     # Idle OpenMP threads sleep instead of spinning: on a machine shared with other work,
-    # spinning threads that lose their core stall every parallel region (measured 2-4x slower).
+    # spinning threads that lose their core stall every parallel region (measured about 2x slower).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
