@@ -26,6 +26,7 @@ setup(
     extras_require={
         # python -m zoo.export --format onnx: Keras converts with tf2onnx; onnxruntime runs the file.
         "export": EXPORT,
-        "test": ["pytest>=7", "ruff", *EXPORT],
+        # pytest-xdist: the suite runs on every core (pytest.ini), a file per worker.
+        "test": ["pytest>=7", "pytest-xdist>=3", "ruff", *EXPORT],
     },
 )

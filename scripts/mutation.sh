@@ -104,7 +104,8 @@ printf '%s\n' numpy scipy scipy.linalg scipy.optimize scipy.stats tensorflow ker
   for extra in train zoo setup.py; do echo "    $extra"; done
   # The completeness check of the golden table lists every function of losses/, which the
   # mutated copies of the modules multiply: it has nothing to say about a mutant.
-  printf 'pytest_add_cli_args =\n    -q\n    -p\n    no:cacheprovider\n'
+  # -n 0: mutmut runs the tests in its own processes, without pytest.ini's xdist workers.
+  printf 'pytest_add_cli_args =\n    -q\n    -p\n    no:cacheprovider\n    -n\n    0\n'
   printf '    --deselect\n    tests/test_losses.py::test_every_public_loss_function_has_golden_values\n'
   echo "pytest_add_cli_args_test_selection ="
   for item in "${SELECTION[@]}"; do echo "    $item"; done
