@@ -33,8 +33,10 @@ def test_the_table_gives_mean_and_std_over_the_finished_seeds():
 
 
 def test_the_schedule_spends_the_budget_in_real_images():
-    assert compare.schedule("dcgan", 60_000, 10_000) == (156, 7, 64)  # 156 x 64 = 9,984 per point
-    assert compare.schedule("wgan", 60_000, 10_000) == (31, 7, 320)  # 5 critic slices of 64
+    assert compare.schedule("dcgan", 60_000, 10_000) == (156, 6, 64)  # 6 x 156 x 64 = 59,904
+    assert compare.schedule("wgan", 60_000, 10_000) == (31, 6, 320)  # 5 critic slices of 64: 59,520
+    assert compare.schedule("mlp_gan", 60_000, 10_000) == (100, 6, 100)  # batch 100: 60,000
+    assert compare.schedule("dcgan", 100, 10_000) == (156, 1, 64)  # at least one point
 
 
 @pytest.mark.parametrize("args, message", [

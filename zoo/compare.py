@@ -7,7 +7,7 @@
 The comparison of Lucic et al. 2018 ("Are GANs Created Equal? A Large-Scale Study"), scaled to a
 2-core CPU: each family trains with its paper's networks, batch size, discriminator steps and
 optimizers, from `--seeds` seeds, until it has seen `--images` real images (all of them:
-discriminator steps included) or until the end of the first evaluation interval past
+discriminator steps included; rounded to whole curve points) or until the end of the first evaluation interval past
 `--time_limit` seconds, whichever comes first. Every `--every` images its FCD at N = 2,000 is
 logged (the curve of the figure); at the end `train.evaluate` measures it at N = `--n` (FCD, KID,
 precision, recall, density, coverage, each next to its real-data floor).
@@ -27,7 +27,6 @@ when matplotlib is installed).
 
 import io
 import json
-import math
 import os
 import time
 
@@ -74,7 +73,7 @@ def schedule(family, images, every):
     cls = models.family(family)
     per_step = cls.default_batch_size * cls.default_d_steps
     steps = max(1, round(every / per_step))
-    return steps, max(1, math.ceil(images / (steps * per_step))), per_step
+    return steps, max(1, round(images / (steps * per_step))), per_step
 
 
 def train_and_evaluate(family, seed, options, say=print):
