@@ -33,7 +33,7 @@ TEMPORARY_PREFIX = "tmp-"  # tmp-<pid>-<name>: what a killed or failed write lea
 
 
 # ------------------------------------------------------------------------- atomic file writes
-def _fsync(path):
+def fsync(path):
     """Flushes `path` (a file or a folder) to disk, where the platform allows it."""
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -94,9 +94,9 @@ def save_atomically(save, path):
     temporary = temporary_path(path)
     try:
         save(temporary)
-        _fsync(temporary)
+        fsync(temporary)
         os.replace(temporary, path)
-        _fsync(os.path.dirname(path) or ".")
+        fsync(os.path.dirname(path) or ".")
     except GanZooError:
         raise
     except (OSError, RuntimeError, ValueError) as e:  # h5py and Keras wrap OS errors

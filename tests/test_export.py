@@ -6,7 +6,6 @@ The models are small (width 8) with spread-out random weights, so that the image
 [0, 1] range rather than the near-constant grey of a fresh generator.
 """
 
-import contextlib
 import errno
 import json
 import os
@@ -19,6 +18,7 @@ import warnings
 import numpy as np
 import pytest
 from absl_cli import run_main
+from disks import tmpfs
 
 import models
 import zoo
@@ -440,20 +440,6 @@ def test_what_a_killed_export_left_is_removed(small_models, tmp_path):
     other.mkdir()
     export.export(small_models["dcgan"], str(tmp_path / "out"), "onnx")
     assert sorted(os.listdir(tmp_path)) == ["out", other.name]
-
-
-@contextlib.contextmanager
-def tmpfs(folder, options):
-    """A real file system at `folder` (root only; skipped elsewhere)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-                             capture_output=True, text=True)
-    if mounted.returncode:
-        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()[:80]})")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
 
 
 def test_a_full_disk_leaves_nothing(small_models, tmp_path):

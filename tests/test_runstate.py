@@ -15,6 +15,7 @@ import time
 import h5py
 import numpy as np
 import pytest
+from disks import tmpfs
 from test_train import run_cli
 
 import models
@@ -245,20 +246,6 @@ def test_nothing_is_deleted_when_every_checkpoint_is_damaged(two_epochs):
 
 
 # ------------------------------------------------------------------------- 4. full disks
-@contextlib.contextmanager
-def tmpfs(folder, size):
-    """A real file system of `size` bytes at `folder` (root only; skipped elsewhere)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
-    if mounted.returncode:
-        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()[:80]})")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
-
-
 def resize(folder, size):
     subprocess.run(["mount", "-o", f"remount,size={size}", str(folder)], check=True)
 
@@ -267,7 +254,7 @@ def test_a_full_disk_during_a_checkpoint_is_one_line_and_exit_1(fashion_dir, tmp
     probe = tmp_path / "probe"
     run(probe, epochs=1, steps_per_epoch=1)
     size = os.path.getsize(checkpoints(probe)[0].path)
-    with tmpfs(tmp_path / "disk", size=int(2.5 * size) + 200_000) as disk:
+    with tmpfs(tmp_path / "disk", f"size={int(2.5 * size) + 200_000}") as disk:
         logdir = disk / "run"
         args = (*CLI, "--epochs", "4", "--steps_per_epoch", "2", "--logdir", str(logdir))
         process = cli_process(*args, stdin=subprocess.DEVNULL)
@@ -299,7 +286,7 @@ def test_a_full_disk_while_writing_a_sample_grid(fashion_dir, tmp_path, monkeypa
                     f.flush()
         original(self, epoch, logs)
 
-    with tmpfs(tmp_path / "disk", size=30_000_000) as disk:
+    with tmpfs(tmp_path / "disk", "size=30000000") as disk:
         logdir = disk / "run"
         monkeypatch.setattr(SampleGrid, "on_epoch_end", fill_then_draw)
         with pytest.raises(GanZooError, match=rf"the disk is full: could not write {logdir}/\S+"):

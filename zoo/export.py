@@ -397,23 +397,12 @@ def _alive(pid):
 
 
 def _fsync_tree(folder):
+    from models.saving import fsync
+
     for root, _, files in os.walk(folder):
         for name in files:
-            _fsync(os.path.join(root, name))
-        _fsync(root)
-
-
-def _fsync(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+            fsync(os.path.join(root, name))
+        fsync(root)
 
 
 def _write_error(out, error):
@@ -434,7 +423,7 @@ def export(model, out, fmt="savedmodel", card=None, source=None):
     """Writes `model`'s sampler as `fmt` into the new folder `out` with its signature.json;
     returns (the artifact's path, the signature). All or nothing: the folder is built under a
     temporary sibling name and renamed at the end; any failure removes it."""
-    from models.saving import write_json_atomically
+    from models.saving import fsync, write_json_atomically
 
     fmt = format_of(fmt)
     check_converter(fmt)
@@ -458,7 +447,7 @@ def export(model, out, fmt="savedmodel", card=None, source=None):
         write_json_atomically(os.path.join(temporary, SIGNATURE_FILE), described)
         _fsync_tree(temporary)
         os.rename(temporary, path)  # replaces an empty folder; one filled meanwhile fails here
-        _fsync(os.path.dirname(path))
+        fsync(os.path.dirname(path))
     except GanZooError:
         raise
     except Exception as e:  # noqa: BLE001 -- converters raise many kinds; each becomes one line
