@@ -424,6 +424,9 @@ def main(argv, flag_values=None):
     names = models.names() if fv.model == "all" else fv.model.split(",")
     for name in names:
         models.family(name)  # an unknown name fails here, before any timing
+    # The benchmark builds and traces many models on purpose; TensorFlow's warning that a
+    # function was traced again says nothing here.
+    tf.get_logger().setLevel("ERROR")
     ceilings = {dtype: matmul_ceiling(dtype) for dtype in ("float32", "bfloat16")}
     print(f"matmul ceiling: float32 {ceilings['float32']:.1f} GFLOP/s, "
           f"bfloat16 {ceilings['bfloat16']:.1f} GFLOP/s ({os.cpu_count()} cores)")
