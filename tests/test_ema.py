@@ -157,3 +157,21 @@ def test_two_replicas_keep_the_average_one_device_keeps(tmp_path):
     # As for the weights themselves (see test_distribute): float reassociation only.
     assert np.abs(one["ema"] - two["ema"]).max() < 1e-3
     assert np.isclose(one["ema"], two["ema"], rtol=0, atol=1e-5).mean() > 0.99
+
+
+def test_evaluation_measures_either_weights_and_leaves_the_model_as_it_was(fashion_dir, tmp_path):
+    from train import evaluate
+
+    model = models.get("dcgan", seed=0, ema_decay=0.9)
+    model.compile(jit_compile=False)
+    model.fit(batches(2), epochs=1, verbose=0)
+    record = {"model": "dcgan", "dataset": "fashion_mnist", "data_dir": str(fashion_dir)}
+    reports = {}
+    for raw in (False, True):
+        config = evaluate.EvalConfig(preset="dcgan_ema", n=20, parzen=False, figures=False, kid_subsets=2,
+                                     output_dir=str(tmp_path / str(raw)), raw_weights=raw)
+        reports[raw] = evaluate.evaluate(config, model=model, record=record)
+        assert model.sample_with_ema and model.sampler is not model.generator  # as before the call
+    assert reports[False]["weights"] == "ema" and reports[True]["weights"] == "raw"
+    assert "--raw_weights measures the trained weights" in reports[False]["notes"][0]
+    assert reports[False]["metrics"]["fcd"]["value"] != reports[True]["metrics"]["fcd"]["value"]

@@ -380,6 +380,17 @@ def evaluate(config: EvalConfig, model=None, record=None, progress=None):
             raise GanZooError(f"zoo presets are measured by python -m zoo.evaluate --preset {config.preset} "
                               "(the same flags); python -m train.evaluate takes a run's --logdir")
         model, record = load_run(config.logdir)
+    # A model with a moving average draws with it unless --raw_weights; the caller's model is
+    # left drawing as it did.
+    previous, model.sample_with_ema = model.sample_with_ema, not config.raw_weights
+    try:
+        return _measure(config, model, record, progress, started)
+    finally:
+        model.sample_with_ema = previous
+
+
+def _measure(config, model, record, progress, started):
+    """`evaluate`'s work on a loaded model."""
     dataset = record["dataset"]
     data_dir = config.data_dir or record.get("data_dir")
     out_dir = _output_dir(config)
@@ -387,7 +398,6 @@ def evaluate(config: EvalConfig, model=None, record=None, progress=None):
     keras.utils.set_random_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     sample_shape = tuple(model.generator.output_shape[1:])
-    model.sample_with_ema = not config.raw_weights
     report = {
         "run": {"logdir": config.logdir, "preset": config.preset, "model": record["model"],
                 "dataset": dataset, "epochs": record.get("epochs")},
