@@ -47,10 +47,15 @@ def fsync(path):
         os.close(fd)
 
 
+def disk_full(error):
+    """Whether `error`, raised while writing, says the disk (or the quota) is full."""
+    return getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(error)
+
+
 def write_error(path, error):
     """The GanZooError for an error raised while writing `path`."""
     number = getattr(error, "errno", None)
-    if number in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(error):
+    if disk_full(error):
         return GanZooError(f"the disk is full: could not write {path}; the previous files are "
                            "intact: free some space and run the same command to resume")
     if number == errno.EFBIG or "File too large" in str(error):

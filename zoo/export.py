@@ -406,8 +406,10 @@ def _fsync_tree(folder):
 
 
 def _write_error(out, error):
+    from models.saving import disk_full
+
     number = getattr(error, "errno", None)
-    if number in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(error):
+    if disk_full(error):
         return GanZooError(f"the disk is full: could not write the export to {out}; nothing was written: "
                            "free some space and run the same command again")
     if number in (errno.EROFS, errno.EACCES, errno.EPERM):
