@@ -167,8 +167,8 @@ def table(results, families, seeds):
                                                                    else "")
         cells.append(seconds + marks)
         lines.append("| " + " | ".join(cells) + " |")
-    floors = {name: r["metrics"][name].get("floor") for r in results[:1] for name, _, _ in METRICS
-              if name in r["metrics"]}
+    # The floor is the same for every run (training against test images at the same N).
+    floors = {name: entry.get("floor") for name, entry in results[0]["metrics"].items()} if results else {}
     if floors:
         lines.append("")
         lines.append("Real-data floor (training images against the test images at the same N): " + ", ".join(
@@ -257,7 +257,7 @@ def spread_table(result):
 
 # ------------------------------------------------------------------------------ command line
 def _write_json(path, value):
-    from models.saving import write_json_atomically
+    from models.saving import write_json_atomically  # here: --help loads no TensorFlow
 
     write_json_atomically(path, value)
 
