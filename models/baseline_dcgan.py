@@ -15,6 +15,7 @@ discriminator's labels is left out: this is the plain GAN objective.
 
 import keras
 
+from models import layers
 from models.errors import GanZooError
 from models.gan import GAN
 from models.options import FLOAT, INT, Option, replace
@@ -36,9 +37,9 @@ def build_generator(image_shape, latent_dim, width):
     x = keras.layers.LeakyReLU(0.2)(x)
     x = keras.layers.Reshape((start, start, width))(x)
     for _ in range(2):
-        x = keras.layers.Conv2DTranspose(width, 4, strides=2, padding="same")(x)
+        x = layers.Conv2DTranspose(width, 4, strides=2, padding="same")(x)
         x = keras.layers.LeakyReLU(0.2)(x)
-    image = keras.layers.Conv2D(image_shape[-1], 7, padding="same", activation="sigmoid")(x)
+    image = layers.Conv2D(image_shape[-1], 7, padding="same", activation="sigmoid")(x)
     return keras.Model(latent, image, name="generator")
 
 
@@ -47,7 +48,7 @@ def build_discriminator(image_shape, width):
     image = keras.Input(tuple(image_shape), name="image")
     x = image
     for filters in (width // 2, width):
-        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same")(x)
+        x = layers.Conv2D(filters, 3, strides=2, padding="same")(x)
         x = keras.layers.LeakyReLU(0.2)(x)
     x = keras.layers.GlobalMaxPooling2D()(x)
     logit = keras.layers.Dense(1, name="logit")(x)

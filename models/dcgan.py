@@ -19,9 +19,9 @@ G mirrors it), e.g. 64x64x3: G 4x4x512 -> 8x8x256 -> 16x16x128 -> 32x32x64 -> 64
 
 import keras
 
+from models import layers
 from models.errors import GanZooError
 from models.gan import GAN
-from models.layers import batch_norm_class
 from models.options import BOOL, INT, Option, replace
 
 
@@ -56,7 +56,7 @@ def batch_norm(synchronized=True, name=None):
     as on one device (on one device it is the ordinary batch norm). Training mode runs
     TensorFlow's fused batch-norm kernel (`models.layers.BatchNormalization`).
     """
-    return batch_norm_class()(
+    return layers.batch_norm_class()(
         momentum=0.9,
         epsilon=1e-5,
         gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),
@@ -75,11 +75,11 @@ def generator_stack(x, image_shape, width, sync_batch_norm=True):
     x = keras.layers.ReLU()(batch_norm(sync_batch_norm)(x))
     for _ in range(doublings - 1):
         channels //= 2
-        x = keras.layers.Conv2DTranspose(
+        x = layers.Conv2DTranspose(
             channels, 4, strides=2, padding="same", use_bias=False, kernel_initializer=weight_init()
         )(x)
         x = keras.layers.ReLU()(batch_norm(sync_batch_norm)(x))
-    return keras.layers.Conv2DTranspose(
+    return layers.Conv2DTranspose(
         image_shape[-1], 4, strides=2, padding="same", activation="tanh", kernel_initializer=weight_init()
     )(x)
 
@@ -89,7 +89,7 @@ def discriminator_stack(x, image_shape, width, sync_batch_norm=True):
     (no batch norm on the input layer), LeakyReLU(0.2), flattened into a dense logit."""
     _, doublings = upsampling_plan(image_shape)
     for i in range(doublings):
-        x = keras.layers.Conv2D(
+        x = layers.Conv2D(
             width * 2**i, 4, strides=2, padding="same", use_bias=i == 0, kernel_initializer=weight_init()
         )(x)
         if i > 0:  # no batch norm on the input layer

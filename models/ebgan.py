@@ -44,6 +44,7 @@ import tensorflow as tf
 from losses import ebgan as ebgan_losses
 
 # Batch norm here is the ordinary, per-replica one (synchronized=False).
+from models import layers
 from models.dcgan import batch_norm, build_generator, upsampling_plan, weight_init
 from models.errors import GanZooError
 from models.gan import GAN
@@ -69,7 +70,7 @@ def build_discriminator(image_shape, width, embedding_dim):
     # Encoder: DCGAN's discriminator convolutions, then a dense code.
     x = image
     for i in range(stages):
-        x = keras.layers.Conv2D(
+        x = layers.Conv2D(
             width * 2**i, 4, strides=2, padding="same", use_bias=i == 0, kernel_initializer=weight_init()
         )(x)
         if i > 0:  # no batch norm on the input layer
@@ -85,11 +86,11 @@ def build_discriminator(image_shape, width, embedding_dim):
     x = keras.layers.Reshape((side, side, channels))(x)
     for _ in range(stages - 1):
         channels //= 2
-        x = keras.layers.Conv2DTranspose(
+        x = layers.Conv2DTranspose(
             channels, 4, strides=2, padding="same", use_bias=False, kernel_initializer=weight_init()
         )(x)
         x = keras.layers.ReLU()(batch_norm(False)(x))
-    reconstruction = keras.layers.Conv2DTranspose(
+    reconstruction = layers.Conv2DTranspose(
         image_shape[-1], 4, strides=2, padding="same", kernel_initializer=weight_init(), name="reconstruction"
     )(x)
     return keras.Model(

@@ -55,6 +55,7 @@ import tensorflow as tf
 from losses import infogan as info_losses
 
 # Batch norm here is the ordinary, per-replica one (synchronized=False).
+from models import layers
 from models.dcgan import batch_norm, weight_init
 from models.errors import GanZooError
 from models.gan import GAN, draw_noise
@@ -89,11 +90,11 @@ def build_generator(image_shape, latent_dim, width, fc_units):
     x = keras.layers.Dense(start * start * 2 * width, use_bias=False, kernel_initializer=weight_init())(x)
     x = keras.layers.ReLU()(batch_norm(False)(x))
     x = keras.layers.Reshape((start, start, 2 * width))(x)
-    x = keras.layers.Conv2DTranspose(
+    x = layers.Conv2DTranspose(
         width, 4, strides=2, padding="same", use_bias=False, kernel_initializer=weight_init()
     )(x)
     x = keras.layers.ReLU()(batch_norm(False)(x))
-    image = keras.layers.Conv2DTranspose(
+    image = layers.Conv2DTranspose(
         image_shape[-1], 4, strides=2, padding="same", activation="tanh", kernel_initializer=weight_init()
     )(x)
     return keras.Model(latent, image, name="generator")
@@ -110,9 +111,9 @@ def build_discriminator(
     """
     check_image_shape(image_shape)
     image = keras.Input(tuple(image_shape), name="image")
-    x = keras.layers.Conv2D(width, 4, strides=2, padding="same", kernel_initializer=weight_init())(image)
+    x = layers.Conv2D(width, 4, strides=2, padding="same", kernel_initializer=weight_init())(image)
     x = keras.layers.LeakyReLU(LEAK)(x)  # no batch norm on the input layer
-    x = keras.layers.Conv2D(
+    x = layers.Conv2D(
         2 * width, 4, strides=2, padding="same", use_bias=False, kernel_initializer=weight_init()
     )(x)
     x = keras.layers.LeakyReLU(LEAK)(batch_norm(False)(x))

@@ -21,6 +21,18 @@ what Keras' layer computes:
 The class keeps Keras' name, so its weights are saved under the same paths
 (`.../layers/batch_normalization_1/vars/0..3`: gamma, beta, moving mean, moving variance):
 weights files written with Keras' layer load into it, and the reverse.
+
+`Conv2D` and `Conv2DTranspose` are Keras' convolution layers whose kernel gradient, when they
+compute in a 16-bit float, can take a faster route than the `Conv2DBackpropFilter` kernel: the
+weight gradient of a convolution is itself a convolution (of the input with the output's
+gradient, dilated by the stride, with the batch as the summed channel axis), which oneDNN runs
+at its forward speed, while its bfloat16 weight-gradient kernel ran at a quarter to a half of it
+on maps of 8x8 and smaller (`python -m train.benchmark` measures both). The route is taken only
+where it paid: 16-bit compute, the convolution's input has at least 64 channels, and its
+(smaller) output map has at most 64 positions; float32 layers always use TensorFlow's own
+gradient, so their arithmetic is unchanged. Outputs and input gradients come from the same
+kernels as Keras' layers; the kernel gradient is the same sum in another order (to float
+rounding). The classes keep Keras' names, so weights files are unchanged.
 """
 
 import contextlib
@@ -29,6 +41,7 @@ import keras
 import tensorflow as tf
 
 _use_keras_layer = False
+_native_kernel_gradients = False
 
 
 def batch_norm_class():
@@ -47,6 +60,18 @@ def keras_batch_norm():
         yield
     finally:
         _use_keras_layer = previous
+
+
+@contextlib.contextmanager
+def native_kernel_gradients():
+    """Convolution layers built inside the block take TensorFlow's own kernel gradient everywhere
+    (for comparisons such as `python -m train.benchmark`; the two compute the same sum)."""
+    global _native_kernel_gradients
+    previous, _native_kernel_gradients = _native_kernel_gradients, True
+    try:
+        yield
+    finally:
+        _native_kernel_gradients = previous
 
 
 @keras.saving.register_keras_serializable(package="gan_zoo")
@@ -96,3 +121,146 @@ class BatchNormalization(keras.layers.BatchNormalization):
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
         self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
         return tf.cast(outputs, self.compute_dtype)
+
+
+# Where the convolution form of the kernel gradient paid (bfloat16, AVX-512 with AVX512_BF16):
+# an input of at least this many channels, and an output map of at most this many positions.
+DILATED_GRADIENT_MIN_CHANNELS = 64
+DILATED_GRADIENT_MAX_POSITIONS = 64
+
+
+def _pads(size, out, kernel, stride, padding):
+    """(before, after) padding of one spatial axis of a convolution, TensorFlow's convention;
+    `after` is negative where VALID leaves input rows unread."""
+    span = (out - 1) * stride + kernel
+    if padding == "SAME":
+        total = max(span - size, 0)
+        return total // 2, total - total // 2
+    return 0, span - size
+
+
+def kernel_gradient(x, dy, kernel_shape, strides, padding):
+    """The gradient of `conv2d(x, kernel, strides, padding)` with respect to `kernel`, given the
+    output's gradient `dy` (NHWC, no dilation), computed as one forward convolution:
+
+        dK[i, j, c, o] = sum over n, p, q of xpad[n, s*p + i, t*q + j, c] * dy[n, p, q, o]
+
+    is the VALID convolution of xpad, laid out (c, rows, columns, n), with dy, laid out
+    (p, q, n, o) as a filter dilated by the strides (s, t): its output is (c, i, j, o)."""
+    (kh, kw), (sh, sw) = kernel_shape[:2], strides
+    (top, bottom), (left, right) = (
+        _pads(x.shape[axis], dy.shape[axis], k, s, padding) for axis, k, s in ((1, kh, sh), (2, kw, sw)))
+    x = tf.pad(x, [[0, 0], [top, max(bottom, 0)], [left, max(right, 0)], [0, 0]])
+    x = x[:, : x.shape[1] + min(bottom, 0), : x.shape[2] + min(right, 0), :]
+    grad = tf.nn.conv2d(tf.transpose(x, [3, 1, 2, 0]), tf.transpose(dy, [1, 2, 0, 3]), 1, "VALID",
+                        dilations=[sh, sw])
+    return tf.transpose(grad, [1, 2, 0, 3])
+
+
+def _input_gradient(x, kernel, dy, strides, padding):
+    """The gradient of `conv2d(x, kernel, strides, padding)` with respect to `x`: TensorFlow's kernel."""
+    return tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=kernel, out_backprop=dy,
+                                          strides=[1, *strides, 1], padding=padding)
+
+
+def differentiable_kernel_gradient(x, dy, kernel_shape, strides, padding):
+    """`kernel_gradient`, whose own gradients (the Unrolled GAN differentiates the discriminator's
+    weight update) are TensorFlow's kernels: TensorFlow's CPU kernels cannot differentiate a
+    dilated convolution with respect to its filter."""
+    strides, padding = list(strides), padding.upper()
+
+    @tf.custom_gradient
+    def gradient(x, dy):
+        def grad(upstream):
+            return _input_gradient(x, upstream, dy, strides, padding), tf.nn.conv2d(x, upstream, strides, padding)
+
+        return kernel_gradient(x, dy, kernel_shape, strides, padding), grad
+
+    return gradient(x, dy)
+
+
+def _dilated_gradient_pays(layer, dtype, in_channels, out_map):
+    """Whether the convolution form of the kernel gradient is the faster one (module docstring)."""
+    return (not layer.native_kernel_gradient and keras.backend.backend() == "tensorflow"
+            and tf.as_dtype(dtype) in (tf.bfloat16, tf.float16)
+            and in_channels >= DILATED_GRADIENT_MIN_CHANNELS
+            and None not in out_map and out_map[0] * out_map[1] <= DILATED_GRADIENT_MAX_POSITIONS)
+
+
+class _KernelGradientChoice:
+    """Records, when the layer is built, whether it is inside `native_kernel_gradients()`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.native_kernel_gradient = _native_kernel_gradients
+
+
+def _plain(layer):
+    """A 2-D NHWC convolution without dilation or groups, the only kind the fast gradient serves."""
+    return (layer.data_format == "channels_last" and tuple(layer.dilation_rate) == (1, 1)
+            and getattr(layer, "groups", 1) == 1)
+
+
+def conv2d(x, kernel, strides, padding):
+    """`tf.nn.conv2d` (NHWC) whose kernel gradient is `kernel_gradient`."""
+    strides, padding = list(strides), padding.upper()
+
+    @tf.custom_gradient
+    def convolve(x, kernel):
+        def grad(dy):
+            dx = _input_gradient(x, kernel, dy, strides, padding)
+            return dx, differentiable_kernel_gradient(x, dy, kernel.shape, strides, padding)
+
+        return tf.nn.conv2d(x, kernel, strides, padding), grad
+
+    return convolve(x, kernel)
+
+
+def conv2d_transpose(x, kernel, output_shape, strides, padding):
+    """`tf.nn.conv2d_transpose` (NHWC) whose kernel gradient is `kernel_gradient` (of the
+    convolution it transposes: from the output back to `x`)."""
+    strides, padding = list(strides), padding.upper()
+
+    @tf.custom_gradient
+    def convolve(x, kernel):
+        def grad(dy):
+            dx = tf.nn.conv2d(dy, kernel, strides, padding)
+            return dx, differentiable_kernel_gradient(dy, x, kernel.shape, strides, padding)
+
+        return tf.nn.conv2d_transpose(x, kernel, output_shape, strides, padding), grad
+
+    return convolve(x, kernel)
+
+
+@keras.saving.register_keras_serializable(package="gan_zoo")
+class Conv2D(_KernelGradientChoice, keras.layers.Conv2D):
+    """`keras.layers.Conv2D` whose kernel gradient takes the convolution form where that pays
+    (module docstring). Same arguments, weights, configuration and outputs as Keras' layer."""
+
+    def convolution_op(self, inputs, kernel):
+        out_map = self.compute_output_shape(inputs.shape)[1:3]
+        if not (_plain(self) and _dilated_gradient_pays(self, inputs.dtype, inputs.shape[-1], out_map)):
+            return super().convolution_op(inputs, kernel)
+        kernel = tf.cast(keras.ops.convert_to_tensor(kernel), inputs.dtype)
+        return conv2d(inputs, kernel, self.strides, self.padding)
+
+
+@keras.saving.register_keras_serializable(package="gan_zoo")
+class Conv2DTranspose(_KernelGradientChoice, keras.layers.Conv2DTranspose):
+    """`keras.layers.Conv2DTranspose` whose kernel gradient takes the convolution form where
+    that pays (module docstring): the transposed convolution's kernel gradient is that of the
+    convolution from its output (`filters` channels) back to its input map. Same arguments,
+    weights, configuration and outputs as Keras' layer."""
+
+    def call(self, inputs):
+        out_shape = self.compute_output_shape(inputs.shape)
+        if not (_plain(self) and self.output_padding is None
+                and _dilated_gradient_pays(self, inputs.dtype, self.filters, inputs.shape[1:3])):
+            return super().call(inputs)
+        kernel = tf.cast(keras.ops.convert_to_tensor(self.kernel), inputs.dtype)
+        batch = tf.shape(inputs)[0]
+        outputs = conv2d_transpose(inputs, kernel, tf.stack([batch, *out_shape[1:]]), self.strides, self.padding)
+        outputs = tf.ensure_shape(outputs, [None, *out_shape[1:]])
+        if self.use_bias:
+            outputs = outputs + tf.cast(keras.ops.convert_to_tensor(self.bias), outputs.dtype)
+        return outputs if self.activation is None else self.activation(outputs)

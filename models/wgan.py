@@ -48,7 +48,7 @@ import keras
 import tensorflow as tf
 
 from losses import wgan as wgan_losses
-from models import dcgan
+from models import dcgan, layers
 from models.errors import GanZooError
 from models.gan import GAN, batch_slice
 from models.options import FLOAT, INT, STR, Option, replace
@@ -94,7 +94,7 @@ def build_critic(image_shape, width, normalization, name="critic"):
     x = image
     for i in range(doublings):
         normalized = i > 0 and normalization != "none"  # never on the input layer
-        x = keras.layers.Conv2D(
+        x = layers.Conv2D(
             width * 2**i, 4, strides=2, padding="same", use_bias=not normalized,
             kernel_initializer=init,
         )(x)

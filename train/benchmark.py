@@ -39,7 +39,7 @@ from absl import flags
 import models
 from models.errors import GanZooError
 from models.gan import dtype_policy
-from models.layers import keras_batch_norm
+from models.layers import keras_batch_norm, native_kernel_gradients
 from train import data
 
 
@@ -154,11 +154,13 @@ def has_plain_reference(model):
     )
 
 
-def build(name, image_shape, jit_compile, precision="float32", plain=False, keras_bn=False):
+def build(name, image_shape, jit_compile, precision="float32", plain=False, keras_bn=False, native_grad=False):
     """The model to time: the family's own (compiled with its paper optimizers) or, with
     `plain`, its networks inside `PlainStep`. None when `plain` has no meaning for it.
-    `keras_bn` builds the networks with Keras' batch-norm layer instead of the zoo's fused one."""
-    with dtype_policy(precision), (keras_batch_norm() if keras_bn else contextlib.nullcontext()):
+    `keras_bn` builds the networks with Keras' batch-norm layer instead of the zoo's fused one,
+    `native_grad` with TensorFlow's own kernel gradient in every convolution."""
+    with (dtype_policy(precision), keras_batch_norm() if keras_bn else contextlib.nullcontext(),
+          native_kernel_gradients() if native_grad else contextlib.nullcontext()):
         keras.utils.set_random_seed(0)
         model = models.get(name, image_shape=image_shape, seed=0)
         if plain:
@@ -330,6 +332,15 @@ def report(name, ceilings, fv):
 
 
 TORCH_SHAPES = ((28, 28, 1), (64, 64, 3))
+# The zoo's step as it is, then without each of its levers: (label suffix, Keras' batch norm,
+# TensorFlow's own kernel gradient). The convolution form of the kernel gradient is taken only
+# in 16-bit precision, so float32 has no such line.
+ZOO_LEVERS = {
+    "float32": (("", False, False), (", Keras batch norm", True, False)),
+    "mixed_bfloat16": (("", False, False), (", Keras batch norm", True, False),
+                       (", TensorFlow's kernel gradient", False, True)),
+}
+LEVER_NAMES = ("fused / Keras batch norm", "convolution-form / TensorFlow's kernel gradient")
 
 
 def versus_torch(fv, shapes=TORCH_SHAPES, out=print):
@@ -352,9 +363,9 @@ def versus_torch(fv, shapes=TORCH_SHAPES, out=print):
         flops = flops_per_image("dcgan", shape, fv.batch_size)
         entries, precisions = [], {}
         for precision in ("float32", "mixed_bfloat16"):
-            for keras_bn in (False, True):
-                label = f"zoo {precision}" + (", Keras batch norm" if keras_bn else "")
-                model = build("dcgan", shape, False, precision, keras_bn=keras_bn)
+            for lever, keras_bn, native_grad in ZOO_LEVERS[precision]:
+                label = f"zoo {precision}{lever}"
+                model = build("dcgan", shape, False, precision, keras_bn=keras_bn, native_grad=native_grad)
                 entries.append((label, model, random_batch(model, fv.batch_size)))
                 precisions[label] = precision
         # The ceilings, measured window by window with the steps (the start-up figure may have
@@ -391,9 +402,10 @@ def versus_torch(fv, shapes=TORCH_SHAPES, out=print):
             torch_best = max((m, label) for label, m in medians.items()
                              if label.startswith("torch") and precisions[label] == precision)
             zoo = medians[f"zoo {precision}"]
-            keras_bn = medians[f"zoo {precision}, Keras batch norm"]
+            levers = "; ".join(f"{name} = {zoo / medians[f'zoo {precision}{lever}']:.2f}x"
+                               for (lever, _, _), name in zip(ZOO_LEVERS[precision][1:], LEVER_NAMES))
             lines.append(f"    {precision}: zoo / best PyTorch ({torch_best[1]}) = {zoo / torch_best[0]:.2f}x; "
-                         f"fused / Keras batch norm = {zoo / keras_bn:.2f}x")
+                         + levers)
         out("\n".join(lines))
     return True
 
