@@ -25,9 +25,10 @@ weights files written with Keras' layer load into it, and the reverse.
 `Conv2D` and `Conv2DTranspose` are Keras' convolution layers whose kernel gradient, when they
 compute in a 16-bit float, can take a faster route than the `Conv2DBackpropFilter` kernel: the
 weight gradient of a convolution is itself a convolution (of the input with the output's
-gradient, dilated by the stride, with the batch as the summed channel axis), which oneDNN runs
-at its forward speed, while its bfloat16 weight-gradient kernel ran at a quarter to a half of it
-on maps of 8x8 and smaller (`python -m train.benchmark` measures both). The route is taken only
+gradient, dilated by the stride, with the batch as the summed channel axis). On maps of 8x8 and
+smaller oneDNN ran that convolution 1.2-2.1x faster than its own bfloat16 weight-gradient
+kernel, which reached only a quarter to a half of its forward speed there
+(`python -m train.benchmark` measures both routes). The route is taken only
 where it paid: 16-bit compute, the convolution's input has at least 64 channels, and its
 (smaller) output map has at most 64 positions; float32 layers always use TensorFlow's own
 gradient, so their arithmetic is unchanged. Outputs and input gradients come from the same
@@ -131,10 +132,11 @@ DILATED_GRADIENT_MAX_POSITIONS = 64
 
 def _pads(size, out, kernel, stride, padding):
     """(before, after) padding of one spatial axis of a convolution, TensorFlow's convention;
-    `after` is negative where VALID leaves input rows unread."""
+    `after` is negative where the last input rows are never read (VALID, or a stride larger than
+    the kernel)."""
     span = (out - 1) * stride + kernel
-    if padding == "SAME":
-        total = max(span - size, 0)
+    if padding == "SAME" and span > size:
+        total = span - size
         return total // 2, total - total // 2
     return 0, span - size
 

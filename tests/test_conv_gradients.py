@@ -23,6 +23,7 @@ CASES = [  # input NHWC, kernel, strides, padding
     ((2, 11, 10, 2), (3, 2, 2, 3), (2, 3), "VALID"),   # VALID leaves rows unread
     ((1, 10, 10, 4), (4, 4, 4, 6), (3, 3), "SAME"),
     ((2, 7, 7, 1), (7, 7, 1, 2), (1, 1), "VALID"),     # a 1x1 output
+    ((1, 11, 10, 2), (1, 2, 2, 3), (3, 3), "SAME"),    # a stride larger than the kernel: rows unread
 ]
 
 
