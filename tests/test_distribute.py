@@ -49,9 +49,9 @@ def test_every_zoo_model_trains_on_two_virtual_devices(fashion_dir, tmp_path):
     assert report["odd_batch"] == "batch size 15 does not split over 2 replicas: use a multiple of 2"
 
 
-def test_two_workers_on_loopback_train_and_agree(fashion_dir, tmp_path):
+def _two_workers(logdir):
+    """Runs the two-worker DCGAN command on loopback; [(returncode, stdout, stderr)] per worker."""
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
-    logdir = tmp_path / "mw"
     processes = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
@@ -62,14 +62,27 @@ def test_two_workers_on_loopback_train_and_agree(fashion_dir, tmp_path):
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "TF_CONFIG": json.dumps(tf_config)},
         ))
-    outputs = []
+    results = []
     for process in processes:
         try:
-            outputs.append(process.communicate(timeout=600))
+            out, err = process.communicate(timeout=600)
         finally:
             process.kill()
-    for process, (out, err) in zip(processes, outputs):
-        assert process.returncode == 0, err[-3000:]
+        results.append((process.returncode, out, err))
+    return results
+
+
+def test_two_workers_on_loopback_train_and_agree(fashion_dir, tmp_path):
+    logdir = tmp_path / "mw"
+    results = _two_workers(logdir)
+    # On a loaded 2-core machine (this suite's other worker), TensorFlow's coordination service
+    # has declared a live worker dead when its heartbeats came late: one new attempt, in a fresh
+    # logdir, for that error alone.
+    if any(code != 0 and "stopped sending heartbeats" in err for code, _, err in results):
+        logdir = tmp_path / "mw_again"
+        results = _two_workers(logdir)
+    for index, (code, _, err) in enumerate(results):
+        assert code == 0, f"worker {index}: {err[-3000:]}"
     chief = logdir / "final.weights.h5"
     other = logdir / "workers" / "worker-1" / "final.weights.h5"
     assert chief.is_file() and other.is_file()
