@@ -42,9 +42,9 @@ import keras
 import tensorflow as tf
 
 from losses import ebgan as ebgan_losses
+from models import layers
 
 # Batch norm here is the ordinary, per-replica one (synchronized=False).
-from models import layers
 from models.dcgan import batch_norm, build_generator, upsampling_plan, weight_init
 from models.errors import GanZooError
 from models.gan import GAN

@@ -53,9 +53,9 @@ import numpy as np
 import tensorflow as tf
 
 from losses import infogan as info_losses
+from models import layers
 
 # Batch norm here is the ordinary, per-replica one (synchronized=False).
-from models import layers
 from models.dcgan import batch_norm, weight_init
 from models.errors import GanZooError
 from models.gan import GAN, draw_noise

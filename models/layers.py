@@ -181,26 +181,25 @@ def differentiable_kernel_gradient(x, dy, kernel_shape, strides, padding):
     return gradient(x, dy)
 
 
-def _dilated_gradient_pays(layer, dtype, in_channels, out_map):
-    """Whether the convolution form of the kernel gradient is the faster one (module docstring)."""
-    return (not layer.native_kernel_gradient and keras.backend.backend() == "tensorflow"
-            and tf.as_dtype(dtype) in (tf.bfloat16, tf.float16)
-            and in_channels >= DILATED_GRADIENT_MIN_CHANNELS
-            and None not in out_map and out_map[0] * out_map[1] <= DILATED_GRADIENT_MAX_POSITIONS)
-
-
 class _KernelGradientChoice:
-    """Records, when the layer is built, whether it is inside `native_kernel_gradients()`."""
+    """What the zoo's convolution layers share: whether the layer was built inside
+    `native_kernel_gradients()`, and where the convolution form of the kernel gradient pays."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.native_kernel_gradient = _native_kernel_gradients
 
-
-def _plain(layer):
-    """A 2-D NHWC convolution without dilation or groups, the only kind the fast gradient serves."""
-    return (layer.data_format == "channels_last" and tuple(layer.dilation_rate) == (1, 1)
-            and getattr(layer, "groups", 1) == 1)
+    def _convolution_form_pays(self, dtype, in_channels, out_map):
+        """Whether this call takes the convolution form (module docstring): a 2-D NHWC
+        convolution without dilation or groups, in 16-bit compute, with at least
+        DILATED_GRADIENT_MIN_CHANNELS input channels and at most DILATED_GRADIENT_MAX_POSITIONS
+        output positions."""
+        return (not self.native_kernel_gradient and keras.backend.backend() == "tensorflow"
+                and self.data_format == "channels_last" and tuple(self.dilation_rate) == (1, 1)
+                and getattr(self, "groups", 1) == 1
+                and tf.as_dtype(dtype) in (tf.bfloat16, tf.float16)
+                and in_channels >= DILATED_GRADIENT_MIN_CHANNELS
+                and None not in out_map and out_map[0] * out_map[1] <= DILATED_GRADIENT_MAX_POSITIONS)
 
 
 def conv2d(x, kernel, strides, padding):
@@ -241,7 +240,7 @@ class Conv2D(_KernelGradientChoice, keras.layers.Conv2D):
 
     def convolution_op(self, inputs, kernel):
         out_map = self.compute_output_shape(inputs.shape)[1:3]
-        if not (_plain(self) and _dilated_gradient_pays(self, inputs.dtype, inputs.shape[-1], out_map)):
+        if not self._convolution_form_pays(inputs.dtype, inputs.shape[-1], out_map):
             return super().convolution_op(inputs, kernel)
         kernel = tf.cast(keras.ops.convert_to_tensor(kernel), inputs.dtype)
         return conv2d(inputs, kernel, self.strides, self.padding)
@@ -256,8 +255,8 @@ class Conv2DTranspose(_KernelGradientChoice, keras.layers.Conv2DTranspose):
 
     def call(self, inputs):
         out_shape = self.compute_output_shape(inputs.shape)
-        if not (_plain(self) and self.output_padding is None
-                and _dilated_gradient_pays(self, inputs.dtype, self.filters, inputs.shape[1:3])):
+        if self.output_padding is not None or not self._convolution_form_pays(
+                inputs.dtype, self.filters, inputs.shape[1:3]):
             return super().call(inputs)
         kernel = tf.cast(keras.ops.convert_to_tensor(self.kernel), inputs.dtype)
         batch = tf.shape(inputs)[0]

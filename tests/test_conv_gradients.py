@@ -114,8 +114,13 @@ def test_the_route_is_chosen_by_precision_and_shape(policy, x_shape, expected):
         assert taken(conv, x) is expected
         with layers.native_kernel_gradients():
             assert taken(layers.Conv2D(16, 4, strides=2, padding="same"), x) is False
-        # a dilated convolution is never served
-        assert taken(layers.Conv2D(16, 3, dilation_rate=2, padding="same"), x) is False
+        # nor, on an input every other rule admits (8x8 output, 64 channels), a dilated or a
+        # grouped convolution
+        small = tf.cast(tf.zeros((2, 8, 8, 64)), conv.compute_dtype)
+        admitted = conv.compute_dtype != "float32"
+        assert taken(layers.Conv2D(16, 3, padding="same"), small) is admitted
+        assert taken(layers.Conv2D(16, 3, dilation_rate=2, padding="same"), small) is False
+        assert taken(layers.Conv2D(16, 3, groups=2, padding="same"), small) is False
 
 
 def test_an_unknown_batch_size_traces_and_runs():

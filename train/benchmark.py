@@ -333,14 +333,15 @@ def report(name, ceilings, fv):
 
 TORCH_SHAPES = ((28, 28, 1), (64, 64, 3))
 # The zoo's step as it is, then without each of its levers: (label suffix, Keras' batch norm,
-# TensorFlow's own kernel gradient). The convolution form of the kernel gradient is taken only
-# in 16-bit precision, so float32 has no such line.
+# TensorFlow's own kernel gradient, the name of the ratio it gives). The convolution form of the
+# kernel gradient is taken only in 16-bit precision, so float32 has no such line.
+_WITHOUT_FUSED_BN = (", Keras batch norm", True, False, "fused / Keras batch norm")
+_WITHOUT_CONV_FORM = (", TensorFlow's kernel gradient", False, True,
+                      "convolution-form / TensorFlow's kernel gradient")
 ZOO_LEVERS = {
-    "float32": (("", False, False), (", Keras batch norm", True, False)),
-    "mixed_bfloat16": (("", False, False), (", Keras batch norm", True, False),
-                       (", TensorFlow's kernel gradient", False, True)),
+    "float32": (("", False, False, None), _WITHOUT_FUSED_BN),
+    "mixed_bfloat16": (("", False, False, None), _WITHOUT_FUSED_BN, _WITHOUT_CONV_FORM),
 }
-LEVER_NAMES = ("fused / Keras batch norm", "convolution-form / TensorFlow's kernel gradient")
 
 
 def versus_torch(fv, shapes=TORCH_SHAPES, out=print):
@@ -363,7 +364,7 @@ def versus_torch(fv, shapes=TORCH_SHAPES, out=print):
         flops = flops_per_image("dcgan", shape, fv.batch_size)
         entries, precisions = [], {}
         for precision in ("float32", "mixed_bfloat16"):
-            for lever, keras_bn, native_grad in ZOO_LEVERS[precision]:
+            for lever, keras_bn, native_grad, _ in ZOO_LEVERS[precision]:
                 label = f"zoo {precision}{lever}"
                 model = build("dcgan", shape, False, precision, keras_bn=keras_bn, native_grad=native_grad)
                 entries.append((label, model, random_batch(model, fv.batch_size)))
@@ -403,7 +404,7 @@ def versus_torch(fv, shapes=TORCH_SHAPES, out=print):
                              if label.startswith("torch") and precisions[label] == precision)
             zoo = medians[f"zoo {precision}"]
             levers = "; ".join(f"{name} = {zoo / medians[f'zoo {precision}{lever}']:.2f}x"
-                               for (lever, _, _), name in zip(ZOO_LEVERS[precision][1:], LEVER_NAMES))
+                               for lever, _, _, name in ZOO_LEVERS[precision][1:])
             lines.append(f"    {precision}: zoo / best PyTorch ({torch_best[1]}) = {zoo / torch_best[0]:.2f}x; "
                          + levers)
         out("\n".join(lines))
